@@ -1,0 +1,3 @@
+module github.com/collabd/collabd
+
+go 1.25
