@@ -1,0 +1,152 @@
+package ydoc
+
+// ID names one unit of content: the client that created it and that
+// client's logical clock when it did.
+type ID struct {
+	Client uint64
+	Clock  uint64
+}
+
+// item flags.
+const (
+	flagDeleted     = 1 << iota
+	flagCountable   // content counts towards its parent's length
+	flagGC          // a GC struct: a range of collected content, no item fields
+	flagSkip        // a Skip struct: a gap inside an update (never in a store)
+	flagOrigin      // origin is set
+	flagRightOrigin // rightOrigin is set
+	flagParentSub   // parentSub is set (a map entry); the key may be ""
+	flagKeep        // protected from garbage collection
+)
+
+// item is one struct of the document: an Item, or a GC struct (flagGC)
+// covering collected content. Items of one parent form a doubly linked list
+// (left/right) in document order; the store also holds every struct of a
+// client in clock order.
+//
+// While an item is decoded but not yet integrated (a "ref"), parent is nil
+// and the parent is named by parentName (a root type) or parentID (an item
+// holding the parent type); origin and rightOrigin are what was decoded.
+type item struct {
+	id          ID
+	origin      ID // the ID right before this item when it was inserted
+	rightOrigin ID // the ID right after this item when it was inserted
+	left, right *item
+	parent      *Type
+	parentSub   string // map key, for map entries
+	content     content
+	length      int
+	flags       uint16
+	// ref-only fields, used between decoding and integration.
+	ref *itemRef
+}
+
+// itemRef carries how a decoded item names its parent until it is
+// integrated. Most items name their neighbours instead and need none.
+type itemRef struct {
+	parentName string
+	parentID   ID
+	hasID      bool
+}
+
+func (it *item) deleted() bool   { return it.flags&flagDeleted != 0 }
+func (it *item) countable() bool { return it.flags&flagCountable != 0 }
+func (it *item) isGC() bool      { return it.flags&flagGC != 0 }
+func (it *item) isSkip() bool    { return it.flags&flagSkip != 0 }
+func (it *item) hasOrigin() bool { return it.flags&flagOrigin != 0 }
+func (it *item) hasRightOrigin() bool {
+	return it.flags&flagRightOrigin != 0
+}
+func (it *item) hasParentSub() bool { return it.flags&flagParentSub != 0 }
+
+// visible reports whether the item counts towards its parent's length.
+func (it *item) visible() bool {
+	return it.flags&(flagDeleted|flagCountable) == flagCountable
+}
+
+func (it *item) lastID() ID { return ID{it.id.Client, it.id.Clock + uint64(it.length) - 1} }
+
+// next returns the next item to the right that is not deleted.
+func (it *item) next() *item {
+	n := it.right
+	for n != nil && n.deleted() {
+		n = n.right
+	}
+	return n
+}
+
+func newGC(id ID, length int) *item {
+	return &item{id: id, length: length, flags: flagGC | flagDeleted}
+}
+
+// split cuts it at diff (0 < diff < length): it keeps [0,diff), the new
+// right item gets the rest and is linked in after it. The caller inserts the
+// new item into the store. This mirrors Yjs's splitItem, including that the
+// left half keeps the original rightOrigin.
+func (it *item) split(tx *Txn, diff int) *item {
+	r := &item{
+		id:          ID{it.id.Client, it.id.Clock + uint64(diff)},
+		origin:      ID{it.id.Client, it.id.Clock + uint64(diff) - 1},
+		rightOrigin: it.rightOrigin,
+		left:        it,
+		right:       it.right,
+		parent:      it.parent,
+		parentSub:   it.parentSub,
+		length:      it.length - diff,
+		flags:       it.flags | flagOrigin,
+	}
+	r.content = it.content.splice(diff)
+	it.right = r
+	if r.right != nil {
+		r.right.left = r
+	}
+	if tx != nil {
+		tx.mergeStructs = append(tx.mergeStructs, r)
+	}
+	if r.hasParentSub() && r.right == nil && r.parent != nil {
+		r.parent.mapSet(r.parentSub, r)
+	}
+	it.length = diff
+	return r
+}
+
+// mergeWith appends right to it when Yjs would merge the two (same client,
+// adjacent clocks, adjacent in the list, same deletion state, right's origin
+// is it's last id, same rightOrigin, mergeable content).
+func (it *item) mergeWith(right *item) bool {
+	if it.isGC() || right.isGC() {
+		if it.isGC() && right.isGC() {
+			it.length += right.length
+			return true
+		}
+		return false
+	}
+	if !right.hasOrigin() || right.origin != it.lastID() ||
+		it.right != right ||
+		it.hasRightOrigin() != right.hasRightOrigin() ||
+		(it.hasRightOrigin() && it.rightOrigin != right.rightOrigin) ||
+		it.id.Client != right.id.Client ||
+		it.id.Clock+uint64(it.length) != right.id.Clock ||
+		it.deleted() != right.deleted() ||
+		it.content.ref() != right.content.ref() {
+		return false
+	}
+	if !it.content.mergeWith(right.content) {
+		return false
+	}
+	if p := it.parent; p != nil && p.marker == right {
+		p.marker = it
+		if it.visible() {
+			p.markerIndex -= it.length
+		}
+	}
+	if right.flags&flagKeep != 0 {
+		it.flags |= flagKeep
+	}
+	it.right = right.right
+	if it.right != nil {
+		it.right.left = it
+	}
+	it.length += right.length
+	return true
+}
