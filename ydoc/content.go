@@ -83,11 +83,11 @@ func (c *contentJSON) write(e *lib0.Encoder, off int) {
 
 type contentBinary struct{ b []byte }
 
-func (c *contentBinary) ref() byte                   { return refBinary }
-func (c *contentBinary) length() int                 { return 1 }
-func (c *contentBinary) countable() bool             { return true }
-func (c *contentBinary) splice(int) content          { panic("ydoc: binary content cannot be split") }
-func (c *contentBinary) mergeWith(content) bool      { return false }
+func (c *contentBinary) ref() byte                    { return refBinary }
+func (c *contentBinary) length() int                  { return 1 }
+func (c *contentBinary) countable() bool              { return true }
+func (c *contentBinary) splice(int) content           { panic("ydoc: binary content cannot be split") }
+func (c *contentBinary) mergeWith(content) bool       { return false }
 func (c *contentBinary) write(e *lib0.Encoder, _ int) { e.WriteVarBytes(c.b) }
 
 // contentString holds text as UTF-8 bytes. Yjs measures and splits text in
@@ -215,11 +215,11 @@ func utf16Offset(s []byte, off int) (int, bool) {
 // contentEmbed holds an embed's JSON text.
 type contentEmbed struct{ json string }
 
-func (c *contentEmbed) ref() byte                   { return refEmbed }
-func (c *contentEmbed) length() int                 { return 1 }
-func (c *contentEmbed) countable() bool             { return true }
-func (c *contentEmbed) splice(int) content          { panic("ydoc: embed content cannot be split") }
-func (c *contentEmbed) mergeWith(content) bool      { return false }
+func (c *contentEmbed) ref() byte                    { return refEmbed }
+func (c *contentEmbed) length() int                  { return 1 }
+func (c *contentEmbed) countable() bool              { return true }
+func (c *contentEmbed) splice(int) content           { panic("ydoc: embed content cannot be split") }
+func (c *contentEmbed) mergeWith(content) bool       { return false }
 func (c *contentEmbed) write(e *lib0.Encoder, _ int) { e.WriteVarString(c.json) }
 
 // contentFormat is a formatting mark in a Y.Text: key and JSON value (the
