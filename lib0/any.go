@@ -111,12 +111,14 @@ func (d *Decoder) readAny(depth int) (any, error) {
 }
 
 // readCount reads an element count and checks that the remaining input can
-// hold that many elements of at least minSize bytes each.
+// hold that many elements of at least minSize bytes each (at least one byte
+// each when minSize is smaller).
 func (d *Decoder) readCount(minSize int) (int, error) {
 	n, err := d.ReadVarUint()
 	if err != nil {
 		return 0, err
 	}
+	minSize = max(minSize, 1)
 	if n > uint64(d.Remaining()/minSize) {
 		return 0, ErrUnexpectedEOF
 	}
@@ -125,7 +127,8 @@ func (d *Decoder) readCount(minSize int) (int, error) {
 
 // ReadCount reads a varUint element count and checks that the remaining
 // input can hold that many elements of at least minSize bytes each, so a
-// caller may allocate for the count without trusting it.
+// caller may allocate for the count without trusting it. A minSize below 1
+// counts as 1: every element takes at least one byte.
 func (d *Decoder) ReadCount(minSize int) (int, error) { return d.readCount(minSize) }
 
 // SkipAny validates one any-encoded value and returns its encoded bytes
@@ -196,7 +199,8 @@ func (d *Decoder) skipAny(depth int) error {
 
 // WriteAny appends v in the any encoding, choosing the representation lib0
 // chooses for the equivalent JavaScript value: integers within ±(2^31-1) as
-// varInt, numbers exact in float32 as float32, others as float64. Accepted
+// varInt, numbers exact in float32 as float32, others as float64 (every NaN
+// as JavaScript's NaN, 0x7ff8000000000000). Accepted
 // types: nil, Undefined, bool, string, all Go integer and float types,
 // BigInt, []byte, []any and map[string]any (keys written in sorted order so
 // output is deterministic). Anything else is an error and nothing is written.
@@ -285,8 +289,15 @@ func (e *Encoder) writeAny(v any, depth int) error {
 	return nil
 }
 
+// canonicalNaN is the bit pattern JavaScript engines write for NaN
+// (math.NaN has a different payload).
+const canonicalNaN = 0x7ff8000000000000
+
 func (e *Encoder) writeNumber(f float64) {
 	switch {
+	case math.IsNaN(f):
+		e.WriteUint8(tagFloat64)
+		e.WriteFloat64(math.Float64frombits(canonicalNaN))
 	case f == math.Trunc(f) && math.Abs(f) <= math.MaxInt32:
 		e.WriteUint8(tagInteger)
 		e.Buf = AppendVarInt(e.Buf, int64(f), math.Signbit(f))
