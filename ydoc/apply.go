@@ -128,18 +128,27 @@ func (d *Doc) applyDecoded(tx *Txn, u *decodedUpdate) {
 
 // mergeRefs merges two clock-sorted lists of one client's unintegrated
 // structs into one without overlaps (what Yjs's mergeUpdates does to its
-// pending update). Gaps stay gaps: integration treats a struct after a gap
-// as missing its predecessor.
+// pending update).
 func mergeRefs(a, b []*item) []*item {
 	all := make([]*item, 0, len(a)+len(b))
 	all = append(all, a...)
-	all = append(all, b...)
-	slices.SortStableFunc(all, func(x, y *item) int {
-		if c := cmpU64(x.id.Clock, y.id.Clock); c != 0 {
-			return c
-		}
-		return y.length - x.length
-	})
+	return normalizeRefs(append(all, b...))
+}
+
+// normalizeRefs sorts one client's unintegrated structs by clock and drops
+// what overlaps (cutting a struct that starts inside an earlier one) and
+// Skip structs. Gaps stay gaps: integration treats a struct after a gap as
+// missing its predecessor, and encoding writes a Skip over it. It reuses
+// all's array.
+func normalizeRefs(all []*item) []*item {
+	if !slices.IsSortedFunc(all, func(x, y *item) int { return cmpU64(x.id.Clock, y.id.Clock) }) {
+		slices.SortStableFunc(all, func(x, y *item) int {
+			if c := cmpU64(x.id.Clock, y.id.Clock); c != 0 {
+				return c
+			}
+			return y.length - x.length
+		})
+	}
 	out := all[:0]
 	var end uint64
 	for _, s := range all {

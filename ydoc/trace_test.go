@@ -1,0 +1,168 @@
+package ydoc
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The editing trace of ../shared/data (see its README): 259,778
+// single-character edits typing a LaTeX paper.
+type editTrace struct {
+	EndContent string `json:"endContent"`
+	Txns       []struct {
+		Patches [][3]json.RawMessage `json:"patches"`
+	} `json:"txns"`
+}
+
+type tracePatch struct {
+	pos, del int
+	ins      string
+}
+
+// traceFixture is the trace replayed as local edits, once per test binary.
+type traceFixture struct {
+	end     string
+	updates [][]byte // one per transaction, as a remote peer would send them
+	final   []byte   // full state after the whole trace
+	halfSV  StateVector
+}
+
+var loadTraceOnce = sync.OnceValues(loadTraceFixture)
+
+func sharedDataDir() string {
+	if d := os.Getenv("COLLABD_SHARED"); d != "" {
+		return filepath.Join(d, "data")
+	}
+	return filepath.Join("..", "..", "shared", "data")
+}
+
+func traceFor(tb testing.TB) *traceFixture {
+	tb.Helper()
+	f, err := loadTraceOnce()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("editing trace: %v", err)
+		}
+		tb.Skipf("editing trace not available: %v", err)
+	}
+	return f
+}
+
+func loadTraceFixture() (*traceFixture, error) {
+	fh, err := os.Open(filepath.Join(sharedDataDir(), "automerge-paper.json.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		return nil, err
+	}
+	var tr editTrace
+	if err := json.NewDecoder(zr).Decode(&tr); err != nil {
+		return nil, err
+	}
+	var patches [][]tracePatch
+	for _, t := range tr.Txns {
+		var ps []tracePatch
+		for _, p := range t.Patches {
+			var tp tracePatch
+			if err := json.Unmarshal(p[0], &tp.pos); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(p[1], &tp.del); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(p[2], &tp.ins); err != nil {
+				return nil, err
+			}
+			ps = append(ps, tp)
+		}
+		patches = append(patches, ps)
+	}
+	d := New(Options{ClientID: 1})
+	text := d.Root("text")
+	f := &traceFixture{end: tr.EndContent}
+	for i, ps := range patches {
+		u, err := d.Transact(func(tx *Txn) error {
+			for _, p := range ps {
+				if p.del > 0 {
+					if err := tx.Delete(text, p.pos, p.del); err != nil {
+						return err
+					}
+				}
+				if p.ins != "" {
+					if err := tx.InsertText(text, p.pos, p.ins); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		f.updates = append(f.updates, u)
+		if i+1 == len(patches)/2 {
+			f.halfSV = d.StateVector()
+		}
+	}
+	f.final = d.EncodeStateAsUpdate(nil)
+	return f, nil
+}
+
+// plainText reads a text root without the export code, for tests of the
+// core that must not depend on it.
+func plainText(t *Type) string {
+	var b strings.Builder
+	for it := t.start; it != nil; it = it.right {
+		if c, ok := it.content.(*contentString); ok && !it.deleted() {
+			b.Write(c.s)
+		}
+	}
+	return b.String()
+}
+
+func TestTraceLocalAndRemote(t *testing.T) {
+	f := traceFor(t)
+	if len(f.updates) != 259778 {
+		t.Fatalf("got %d updates", len(f.updates))
+	}
+	remote := New(Options{})
+	for i, u := range f.updates {
+		if err := remote.ApplyUpdate(u); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	if got := plainText(remote.Get("text")); got != f.end {
+		t.Fatalf("remote replay: got %d chars, want %d", len(got), len(f.end))
+	}
+	loaded := New(Options{})
+	if err := loaded.ApplyUpdate(f.final); err != nil {
+		t.Fatal(err)
+	}
+	if got := plainText(loaded.Get("text")); got != f.end {
+		t.Fatalf("loaded final state: got %d chars, want %d", len(got), len(f.end))
+	}
+	merged, err := MergeUpdates(f.updates[:10000]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := New(Options{}), New(Options{})
+	if err := a.ApplyUpdate(merged); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range f.updates[:10000] {
+		if err := b.ApplyUpdate(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if plainText(a.Get("text")) != plainText(b.Get("text")) {
+		t.Fatal("merged updates differ from applying them one by one")
+	}
+}

@@ -1,0 +1,124 @@
+package ydoc
+
+import (
+	"slices"
+
+	"github.com/collabd/collabd/lib0"
+)
+
+// MergeUpdates merges v1 updates into one update without building a
+// document: per client the structs of all updates, deduplicated, in clock
+// order (a Skip struct over any gap), and the union of their delete sets.
+// Applying the result has the same effect as applying every input.
+func MergeUpdates(updates ...[]byte) ([]byte, error) {
+	if len(updates) == 1 {
+		if _, err := decodeUpdate(updates[0]); err != nil {
+			return nil, err
+		}
+		return slices.Clone(updates[0]), nil
+	}
+	merged := make(map[uint64][]*item)
+	var ds deleteSet
+	for _, u := range updates {
+		du, err := decodeUpdate(u)
+		if err != nil {
+			return nil, err
+		}
+		for c, cr := range du.clients {
+			merged[c] = append(merged[c], cr.refs...)
+		}
+		if len(du.ds) > 0 {
+			if ds == nil {
+				ds = make(deleteSet)
+			}
+			ds.merge(du.ds)
+		}
+	}
+	for c, refs := range merged {
+		merged[c] = normalizeRefs(refs)
+	}
+	ds.sortAndMerge()
+	return writeRefs(merged, nil, ds), nil
+}
+
+// DiffUpdate returns what update holds beyond the encoded state vector sv:
+// the structs from sv's clocks on, and the whole delete set (as Yjs's
+// diffUpdate does).
+func DiffUpdate(update, sv []byte) ([]byte, error) {
+	du, err := decodeUpdate(update)
+	if err != nil {
+		return nil, err
+	}
+	state, err := DecodeStateVector(sv)
+	if err != nil {
+		return nil, err
+	}
+	refs := make(map[uint64][]*item, len(du.clients))
+	for c, cr := range du.clients {
+		refs[c] = cr.refs
+	}
+	du.ds.sortAndMerge()
+	return writeRefs(refs, state, du.ds), nil
+}
+
+// writeRefs encodes per-client clock-sorted structs from the clocks in sv
+// on, and a delete set.
+func writeRefs(refs map[uint64][]*item, sv StateVector, ds deleteSet) []byte {
+	clients := make([]uint64, 0, len(refs))
+	for c, rs := range refs {
+		if n := len(rs); n > 0 && rs[n-1].id.Clock+uint64(rs[n-1].length) > sv[c] && hasContentFrom(rs, sv[c]) {
+			clients = append(clients, c)
+		}
+	}
+	slices.Sort(clients)
+	var e lib0.Encoder
+	e.WriteVarUint(uint64(len(clients)))
+	var w structWriter
+	for i := len(clients) - 1; i >= 0; i-- {
+		c := clients[i]
+		w.reset(c, sv[c])
+		for _, it := range refs[c] {
+			w.add(it)
+		}
+		w.flush(&e)
+	}
+	ds.write(&e)
+	return e.Buf
+}
+
+// hasContentFrom reports whether some struct that is not a Skip ends
+// after clock.
+func hasContentFrom(rs []*item, clock uint64) bool {
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].id.Clock+uint64(rs[i].length) <= clock {
+			return false
+		}
+		if !rs[i].isSkip() {
+			return true
+		}
+	}
+	return false
+}
+
+// StateVectorFromUpdate returns the state vector an update brings a new
+// document to: per client, the clocks from 0 that it holds without a gap.
+func StateVectorFromUpdate(update []byte) (StateVector, error) {
+	du, err := decodeUpdate(update)
+	if err != nil {
+		return nil, err
+	}
+	sv := make(StateVector, len(du.clients))
+	for c, cr := range du.clients {
+		var next uint64
+		for _, it := range cr.refs {
+			if it.isSkip() || it.id.Clock != next {
+				break
+			}
+			next += uint64(it.length)
+		}
+		if next > 0 {
+			sv[c] = next
+		}
+	}
+	return sv, nil
+}
