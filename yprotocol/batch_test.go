@@ -28,7 +28,7 @@ func marker(id, typ string, size, count int) frameIn {
 }
 
 func text(s string) frameIn { return frameIn{text: true, data: []byte(s)} }
-func bin(b ...byte) frameIn  { return frameIn{data: b} }
+func bin(b ...byte) frameIn { return frameIn{data: b} }
 
 func TestReassembler(t *testing.T) {
 	msg := []byte("0123456789abcdefghij")
