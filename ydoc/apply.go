@@ -53,7 +53,7 @@ func (d *Doc) ApplyUpdate(update []byte) (err error) {
 	if d.broken != nil {
 		return d.broken
 	}
-	u, err := decodeUpdate(update)
+	u, err := decodeUpdate(update, len(d.clients) == 0)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func normalizeRefs(all []*item) []*item {
 			if c := cmpU64(x.id.Clock, y.id.Clock); c != 0 {
 				return c
 			}
-			return y.length - x.length
+			return y.size() - x.size()
 		})
 	}
 	out := all[:0]
@@ -155,7 +155,7 @@ func normalizeRefs(all []*item) []*item {
 		if s.isSkip() {
 			continue
 		}
-		sEnd := s.id.Clock + uint64(s.length)
+		sEnd := s.id.Clock + uint64(s.size())
 		if len(out) > 0 && sEnd <= end {
 			continue
 		}
@@ -174,7 +174,7 @@ func normalizeRefs(all []*item) []*item {
 func sliceRef(s *item, diff int) *item {
 	id := ID{s.id.Client, s.id.Clock + uint64(diff)}
 	if s.isGC() || s.isSkip() {
-		r := newGC(id, s.length-diff)
+		r := newGC(id, s.size()-diff)
 		r.flags = s.flags
 		return r
 	}
@@ -182,10 +182,10 @@ func sliceRef(s *item, diff int) *item {
 		id:          id,
 		origin:      ID{s.id.Client, id.Clock - 1},
 		rightOrigin: s.rightOrigin,
-		length:      s.length - diff,
+		n:      uint32(s.size() - diff),
 		flags:       s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
 	}
-	r.content = s.content.splice(diff)
+	r.content = s.content.splice(diff, s.size())
 	return r
 }
 
@@ -281,7 +281,7 @@ func (tx *Txn) integrateStructs(clients map[uint64]*clientRefs) (rest map[uint64
 				addStackToRest()
 			} else {
 				offset := int(local - head.id.Clock)
-				if mc, ok := tx.getMissing(head); ok {
+				if mc, key, ok := tx.getMissing(head); ok {
 					stack = append(stack, head)
 					refs := clients[mc]
 					if refs == nil || refs.i == len(refs.refs) {
@@ -293,9 +293,9 @@ func (tx *Txn) integrateStructs(clients map[uint64]*clientRefs) (rest map[uint64
 						refs.i++
 						continue
 					}
-				} else if offset == 0 || offset < head.length {
-					tx.integrate(head, offset)
-					setState(head.id.Client, head.id.Clock+uint64(head.length))
+				} else if offset == 0 || offset < head.size() {
+					tx.integrate(head, offset, key)
+					setState(head.id.Client, head.id.Clock+uint64(head.size()))
 				}
 			}
 		}
@@ -319,23 +319,27 @@ func (tx *Txn) integrateStructs(clients map[uint64]*clientRefs) (rest map[uint64
 
 // getMissing reports a client whose structs it depends on and that the
 // document lacks. When nothing is missing it resolves the item's neighbours
-// and parent (splitting neighbours as needed), as Yjs's getMissing does; a
-// GC struct neighbour or a parent that is not a type leaves parent nil, and
-// the item then integrates as a GC struct.
-func (tx *Txn) getMissing(it *item) (uint64, bool) {
+// and parent (splitting neighbours as needed), as Yjs's getMissing does,
+// and returns the item's map key (if it is a map entry); a GC struct
+// neighbour or a parent that is not a type leaves parent nil, and the item
+// then integrates as a GC struct.
+func (tx *Txn) getMissing(it *item) (missing uint64, key string, ok bool) {
 	d := tx.doc
 	if it.isGC() {
-		return 0, false
+		return 0, "", false
 	}
 	if it.hasOrigin() && it.origin.Client != it.id.Client && it.origin.Clock >= d.state(it.origin.Client) {
-		return it.origin.Client, true
+		return it.origin.Client, "", true
 	}
 	if it.hasRightOrigin() && it.rightOrigin.Client != it.id.Client && it.rightOrigin.Clock >= d.state(it.rightOrigin.Client) {
-		return it.rightOrigin.Client, true
+		return it.rightOrigin.Client, "", true
 	}
-	ref := it.ref
-	if ref != nil && ref.hasID && it.id.Client != ref.parentID.Client && ref.parentID.Clock >= d.state(ref.parentID.Client) {
-		return ref.parentID.Client, true
+	var ref *Type // how the item names its parent, if it does
+	if it.parent != nil && it.parent.isPlaceholder() {
+		ref = it.parent
+	}
+	if ref != nil && ref.kind == kindParentID && it.id.Client != ref.parentID.Client && ref.parentID.Clock >= d.state(ref.parentID.Client) {
+		return ref.parentID.Client, "", true
 	}
 	if it.hasOrigin() {
 		it.left = d.getItemCleanEnd(tx, it.origin)
@@ -349,16 +353,17 @@ func (tx *Txn) getMissing(it *item) (uint64, bool) {
 	case (it.left != nil && it.left.isGC()) || (it.right != nil && it.right.isGC()):
 		it.parent = nil
 	case ref == nil:
-		if it.left != nil {
-			it.parent = it.left.parent
-			it.parentSub = it.left.parentSub
-			it.flags = it.flags&^flagParentSub | it.left.flags&flagParentSub
-		} else if it.right != nil {
-			it.parent = it.right.parent
-			it.parentSub = it.right.parentSub
-			it.flags = it.flags&^flagParentSub | it.right.flags&flagParentSub
+		if n := it.left; n != nil || it.right != nil {
+			if n == nil {
+				n = it.right
+			}
+			it.parent = n.parent
+			it.flags = it.flags&^flagParentSub | n.flags&flagParentSub
+			if n.hasParentSub() {
+				key = n.key()
+			}
 		}
-	case ref.hasID:
+	case ref.kind == kindParentID:
 		p := d.getItem(ref.parentID)
 		it.parent = nil
 		if !p.isGC() {
@@ -367,20 +372,23 @@ func (tx *Txn) getMissing(it *item) (uint64, bool) {
 			}
 		}
 	default:
-		it.parent = d.root(ref.parentName)
+		it.parent = d.root(ref.name)
 	}
-	return 0, false
+	if ref != nil && it.hasParentSub() {
+		key = ref.key
+	}
+	return 0, key, false
 }
 
 // integrate links a resolved struct into its parent, as Yjs's
 // Item.integrate does: offset skips the part the document already has, and
 // concurrent inserts at the same position are ordered by YATA's rules.
-func (tx *Txn) integrate(it *item, offset int) {
+func (tx *Txn) integrate(it *item, offset int, key string) {
 	d := tx.doc
 	if it.isGC() {
 		if offset > 0 {
 			it.id.Clock += uint64(offset)
-			it.length -= offset
+			it.n -= uint32(offset)
 		}
 		d.addStruct(tx, it)
 		return
@@ -390,11 +398,10 @@ func (tx *Txn) integrate(it *item, offset int) {
 		it.left = d.getItemCleanEnd(tx, ID{it.id.Client, it.id.Clock - 1})
 		it.origin = it.left.lastID()
 		it.flags |= flagOrigin
-		it.content = it.content.splice(offset)
-		it.length -= offset
+		it.content = it.content.splice(offset, it.size())
+		it.n -= uint32(offset)
 	}
 	p := it.parent
-	it.ref = nil
 	if _, ok := it.content.(*contentType); ok && p != nil && p.depth >= MaxNesting {
 		// Too deep: collect it on arrival, and with it everything inside.
 		p = nil
@@ -402,13 +409,16 @@ func (tx *Txn) integrate(it *item, offset int) {
 	if p == nil {
 		// No parent (it was collected): keep the clocks as a GC struct.
 		it.flags = flagGC | flagDeleted
-		it.content, it.left, it.right, it.parentSub = nil, nil, nil, ""
+		it.content, it.left, it.right, it.parent = nil, nil, nil, nil
 		d.addStruct(tx, it)
 		return
 	}
 	isEntry := it.hasParentSub()
+	if isEntry {
+		p.setKey(it, key)
+	}
 	if (it.left == nil && (it.right == nil || it.right.left != nil)) || (it.left != nil && it.left.right != it.right) {
-		tx.resolveConflict(it)
+		tx.resolveConflict(it, key)
 	}
 	if it.left != nil {
 		it.right = it.left.right
@@ -416,7 +426,7 @@ func (tx *Txn) integrate(it *item, offset int) {
 	} else {
 		var r *item
 		if isEntry {
-			r = p.entries[it.parentSub]
+			r = p.entries[key]
 			for r != nil && r.left != nil {
 				r = r.left
 			}
@@ -429,20 +439,20 @@ func (tx *Txn) integrate(it *item, offset int) {
 	if it.right != nil {
 		it.right.left = it
 	} else if isEntry {
-		p.mapSet(it.parentSub, it)
+		p.mapSet(key, it)
 		if it.left != nil {
 			// The previous value of the key.
 			tx.deleteItem(it.left)
 		}
 	}
 	if !isEntry && it.countable() && !it.deleted() {
-		p.length += it.length
+		p.length += it.size()
 	}
 	p.marker = nil
 	d.addStruct(tx, it)
 	switch c := it.content.(type) {
-	case *contentDeleted:
-		tx.addDeleted(it.id.Client, it.id.Clock, c.n)
+	case contentDeleted:
+		tx.addDeleted(it.id.Client, it.id.Clock, it.size())
 		it.flags |= flagDeleted
 	case *contentType:
 		c.t.doc = d
@@ -458,7 +468,7 @@ func (tx *Txn) integrate(it *item, offset int) {
 
 // resolveConflict finds it's left neighbour among concurrent inserts
 // between its origin and right origin (YATA).
-func (tx *Txn) resolveConflict(it *item) {
+func (tx *Txn) resolveConflict(it *item, key string) {
 	d := tx.doc
 	p := it.parent
 	left := it.left
@@ -467,7 +477,7 @@ func (tx *Txn) resolveConflict(it *item) {
 	case left != nil:
 		o = left.right
 	case it.hasParentSub():
-		o = p.entries[it.parentSub]
+		o = p.entries[key]
 		for o != nil && o.left != nil {
 			o = o.left
 		}
@@ -519,11 +529,11 @@ func (tx *Txn) deleteItem(it *item) {
 	}
 	p := it.parent
 	if it.countable() && !it.hasParentSub() {
-		p.length -= it.length
+		p.length -= it.size()
 	}
 	it.flags |= flagDeleted
 	p.marker = nil
-	tx.addDeleted(it.id.Client, it.id.Clock, it.length)
+	tx.addDeleted(it.id.Client, it.id.Clock, it.size())
 	if ct, ok := it.content.(*contentType); ok {
 		t := ct.t
 		for c := t.start; c != nil; c = c.right {
@@ -581,7 +591,7 @@ func (tx *Txn) applyDeleteSet(ds deleteSet) deleteSet {
 					break
 				}
 				if !s.deleted() {
-					if end < s.id.Clock+uint64(s.length) {
+					if end < s.id.Clock+uint64(s.size()) {
 						right := s.split(tx, int(end-s.id.Clock))
 						l.items = slicesInsert(l.items, idx, right)
 					}
@@ -610,7 +620,7 @@ func (tx *Txn) cleanup() {
 					if s.id.Clock >= end {
 						break
 					}
-					if !s.isGC() && s.deleted() && s.flags&flagKeep == 0 {
+					if !s.isGC() && s.deleted() && s.flags&flagKeep == 0 && s.content != (contentDeleted{}) {
 						d.gcItem(s, false)
 					}
 				}
@@ -668,12 +678,13 @@ func (d *Doc) gcItem(it *item, parentGCd bool) {
 			}
 		}
 		t.entries = nil
+		t.keys = nil
 		t.marker = nil
 	}
 	if parentGCd {
-		d.replaceStruct(it, newGC(it.id, it.length))
+		d.replaceStruct(it, newGC(it.id, it.size()))
 	} else {
-		it.content = &contentDeleted{n: it.length}
+		it.content = contentDeleted{}
 	}
 }
 
@@ -687,8 +698,12 @@ func (d *Doc) tryMergeWithLefts(l *structList, pos int) int {
 		if left.deleted() != right.deleted() || left.isGC() != right.isGC() || !left.mergeWith(right) {
 			break
 		}
-		if !right.isGC() && right.hasParentSub() && right.parent.entries[right.parentSub] == right {
-			right.parent.entries[right.parentSub] = left
+		if !right.isGC() && right.hasParentSub() {
+			p := right.parent
+			if key := p.keys[right]; p.entries[key] == right {
+				p.entries[key] = left
+			}
+			delete(p.keys, right)
 		}
 		i--
 		if i == 0 {

@@ -31,41 +31,48 @@ const (
 // loaded document small and re-encodes it byte for byte.
 type content interface {
 	ref() byte
-	// length in Yjs units: UTF-16 code units for strings, elements otherwise.
-	length() int
 	countable() bool
-	// splice keeps [0,offset) and returns [offset,length) as a new content.
-	splice(offset int) content
+	// splice keeps [0,offset) and returns [offset,n) as a new content; n is
+	// the item's length (the content's length in Yjs units: UTF-16 code
+	// units for strings, elements otherwise).
+	splice(offset, n int) content
 	// mergeWith appends right (of the same kind) and reports success.
 	mergeWith(right content) bool
-	// write encodes the content from offset on.
-	write(e *lib0.Encoder, offset int)
+	// write encodes the content from offset on; n is the item's length.
+	write(e *lib0.Encoder, offset, n int)
 }
 
-type contentDeleted struct{ n int }
+// A content's length is its item's length (item.size()), set once when the
+// item is decoded or created; contentLength computes it for new content.
+func contentLength(c content) int {
+	switch c := c.(type) {
+	case *contentJSON:
+		return len(c.vals)
+	case *contentAny:
+		return len(c.vals)
+	case *contentString:
+		return utf16Len(c.s)
+	}
+	return 1
+}
 
-func (c *contentDeleted) ref() byte       { return refDeleted }
-func (c *contentDeleted) length() int     { return c.n }
-func (c *contentDeleted) countable() bool { return false }
-func (c *contentDeleted) splice(off int) content {
-	r := &contentDeleted{n: c.n - off}
-	c.n = off
-	return r
-}
-func (c *contentDeleted) mergeWith(r content) bool {
-	c.n += r.(*contentDeleted).n
-	return true
-}
-func (c *contentDeleted) write(e *lib0.Encoder, off int) { e.WriteVarUint(uint64(c.n - off)) }
+// contentDeleted is the tombstone of collected content. It is empty (the
+// item's length says how much was deleted), so it costs no allocation.
+type contentDeleted struct{}
+
+func (contentDeleted) ref() byte                         { return refDeleted }
+func (contentDeleted) countable() bool                   { return false }
+func (contentDeleted) splice(int, int) content           { return contentDeleted{} }
+func (contentDeleted) mergeWith(content) bool            { return true }
+func (contentDeleted) write(e *lib0.Encoder, off, n int) { e.WriteVarUint(uint64(n - off)) }
 
 // contentJSON is the legacy ContentJSON: each element is JSON text, or the
 // literal "undefined".
 type contentJSON struct{ vals []string }
 
 func (c *contentJSON) ref() byte       { return refJSON }
-func (c *contentJSON) length() int     { return len(c.vals) }
 func (c *contentJSON) countable() bool { return true }
-func (c *contentJSON) splice(off int) content {
+func (c *contentJSON) splice(off, _ int) content {
 	r := &contentJSON{vals: append([]string(nil), c.vals[off:]...)}
 	c.vals = c.vals[:off:off]
 	return r
@@ -74,7 +81,7 @@ func (c *contentJSON) mergeWith(r content) bool {
 	c.vals = append(c.vals, r.(*contentJSON).vals...)
 	return true
 }
-func (c *contentJSON) write(e *lib0.Encoder, off int) {
+func (c *contentJSON) write(e *lib0.Encoder, off, _ int) {
 	e.WriteVarUint(uint64(len(c.vals) - off))
 	for _, v := range c.vals[off:] {
 		e.WriteVarString(v)
@@ -83,43 +90,35 @@ func (c *contentJSON) write(e *lib0.Encoder, off int) {
 
 type contentBinary struct{ b []byte }
 
-func (c *contentBinary) ref() byte                    { return refBinary }
-func (c *contentBinary) length() int                  { return 1 }
-func (c *contentBinary) countable() bool              { return true }
-func (c *contentBinary) splice(int) content           { panic("ydoc: binary content cannot be split") }
-func (c *contentBinary) mergeWith(content) bool       { return false }
-func (c *contentBinary) write(e *lib0.Encoder, _ int) { e.WriteVarBytes(c.b) }
+func (c *contentBinary) ref() byte                       { return refBinary }
+func (c *contentBinary) countable() bool                 { return true }
+func (c *contentBinary) splice(int, int) content         { panic("ydoc: binary content cannot be split") }
+func (c *contentBinary) mergeWith(content) bool          { return false }
+func (c *contentBinary) write(e *lib0.Encoder, _, _ int) { e.WriteVarBytes(c.b) }
 
 // contentString holds text as UTF-8 bytes. Yjs measures and splits text in
-// UTF-16 code units, so n16 caches that length. The byte slice grows in
-// place when a typing run merges (Yjs's strings are ropes; a Go string would
-// make a long run quadratic). Splits cap the left slice so that appending to
-// it never overwrites the right half.
+// UTF-16 code units: the item's length is that measure, and when it equals
+// the byte length the text is ASCII and offsets are byte offsets. The byte
+// slice grows in place when a typing run merges (Yjs's strings are ropes; a
+// Go string would make a long run quadratic). Splits cap the left slice so
+// that appending to it never overwrites the right half.
 type contentString struct {
-	s   []byte
-	n16 int
-}
-
-func newContentString(s []byte) *contentString {
-	return &contentString{s: s, n16: utf16Len(s)}
+	s []byte
 }
 
 func (c *contentString) ref() byte       { return refString }
-func (c *contentString) length() int     { return c.n16 }
 func (c *contentString) countable() bool { return true }
 
-func (c *contentString) splice(off int) content {
-	if c.n16 == len(c.s) { // ASCII: UTF-16 units are bytes
-		r := &contentString{s: c.s[off:], n16: c.n16 - off}
+func (c *contentString) splice(off, n int) content {
+	if n == len(c.s) { // ASCII: UTF-16 units are bytes
+		r := &contentString{s: c.s[off:]}
 		c.s = c.s[:off:off]
-		c.n16 = off
 		return r
 	}
 	i, half := utf16Offset(c.s, off)
 	if !half {
-		r := &contentString{s: c.s[i:], n16: c.n16 - off}
+		r := &contentString{s: c.s[i:]}
 		c.s = c.s[:i:i]
-		c.n16 = off
 		return r
 	}
 	// The split falls inside a surrogate pair. Yjs replaces both halves by
@@ -131,25 +130,21 @@ func (c *contentString) splice(off int) content {
 	left := make([]byte, 0, i+3)
 	left = append(left, c.s[:i]...)
 	left = utf8.AppendRune(left, utf8.RuneError)
-	r := &contentString{s: right, n16: c.n16 - off}
 	c.s = left
-	c.n16 = off
-	return r
+	return &contentString{s: right}
 }
 
 func (c *contentString) mergeWith(r content) bool {
-	rs := r.(*contentString)
-	c.s = append(c.s, rs.s...)
-	c.n16 += rs.n16
+	c.s = append(c.s, r.(*contentString).s...)
 	return true
 }
 
-func (c *contentString) write(e *lib0.Encoder, off int) {
+func (c *contentString) write(e *lib0.Encoder, off, n int) {
 	if off == 0 {
 		e.WriteVarBytes(c.s)
 		return
 	}
-	if c.n16 == len(c.s) {
+	if n == len(c.s) {
 		e.WriteVarBytes(c.s[off:])
 		return
 	}
@@ -215,23 +210,21 @@ func utf16Offset(s []byte, off int) (int, bool) {
 // contentEmbed holds an embed's JSON text.
 type contentEmbed struct{ json string }
 
-func (c *contentEmbed) ref() byte                    { return refEmbed }
-func (c *contentEmbed) length() int                  { return 1 }
-func (c *contentEmbed) countable() bool              { return true }
-func (c *contentEmbed) splice(int) content           { panic("ydoc: embed content cannot be split") }
-func (c *contentEmbed) mergeWith(content) bool       { return false }
-func (c *contentEmbed) write(e *lib0.Encoder, _ int) { e.WriteVarString(c.json) }
+func (c *contentEmbed) ref() byte                       { return refEmbed }
+func (c *contentEmbed) countable() bool                 { return true }
+func (c *contentEmbed) splice(int, int) content         { panic("ydoc: embed content cannot be split") }
+func (c *contentEmbed) mergeWith(content) bool          { return false }
+func (c *contentEmbed) write(e *lib0.Encoder, _, _ int) { e.WriteVarString(c.json) }
 
 // contentFormat is a formatting mark in a Y.Text: key and JSON value (the
 // JSON text "null" ends a formatting range).
 type contentFormat struct{ key, json string }
 
-func (c *contentFormat) ref() byte              { return refFormat }
-func (c *contentFormat) length() int            { return 1 }
-func (c *contentFormat) countable() bool        { return false }
-func (c *contentFormat) splice(int) content     { panic("ydoc: format content cannot be split") }
-func (c *contentFormat) mergeWith(content) bool { return false }
-func (c *contentFormat) write(e *lib0.Encoder, _ int) {
+func (c *contentFormat) ref() byte               { return refFormat }
+func (c *contentFormat) countable() bool         { return false }
+func (c *contentFormat) splice(int, int) content { panic("ydoc: format content cannot be split") }
+func (c *contentFormat) mergeWith(content) bool  { return false }
+func (c *contentFormat) write(e *lib0.Encoder, _, _ int) {
 	e.WriteVarString(c.key)
 	e.WriteVarString(c.json)
 }
@@ -239,12 +232,11 @@ func (c *contentFormat) write(e *lib0.Encoder, _ int) {
 // contentType holds a nested shared type.
 type contentType struct{ t *Type }
 
-func (c *contentType) ref() byte              { return refType }
-func (c *contentType) length() int            { return 1 }
-func (c *contentType) countable() bool        { return true }
-func (c *contentType) splice(int) content     { panic("ydoc: type content cannot be split") }
-func (c *contentType) mergeWith(content) bool { return false }
-func (c *contentType) write(e *lib0.Encoder, _ int) {
+func (c *contentType) ref() byte               { return refType }
+func (c *contentType) countable() bool         { return true }
+func (c *contentType) splice(int, int) content { panic("ydoc: type content cannot be split") }
+func (c *contentType) mergeWith(content) bool  { return false }
+func (c *contentType) write(e *lib0.Encoder, _, _ int) {
 	e.WriteVarUint(uint64(c.t.kind))
 	if c.t.kind == KindXMLElement || c.t.kind == KindXMLHook {
 		e.WriteVarString(c.t.nodeName)
@@ -255,9 +247,8 @@ func (c *contentType) write(e *lib0.Encoder, _ int) {
 type contentAny struct{ vals [][]byte }
 
 func (c *contentAny) ref() byte       { return refAny }
-func (c *contentAny) length() int     { return len(c.vals) }
 func (c *contentAny) countable() bool { return true }
-func (c *contentAny) splice(off int) content {
+func (c *contentAny) splice(off, _ int) content {
 	r := &contentAny{vals: append([][]byte(nil), c.vals[off:]...)}
 	c.vals = c.vals[:off:off]
 	return r
@@ -266,7 +257,7 @@ func (c *contentAny) mergeWith(r content) bool {
 	c.vals = append(c.vals, r.(*contentAny).vals...)
 	return true
 }
-func (c *contentAny) write(e *lib0.Encoder, off int) {
+func (c *contentAny) write(e *lib0.Encoder, off, _ int) {
 	e.WriteVarUint(uint64(len(c.vals) - off))
 	for _, v := range c.vals[off:] {
 		e.Buf = append(e.Buf, v...)
@@ -280,12 +271,11 @@ type contentDoc struct {
 	opts []byte
 }
 
-func (c *contentDoc) ref() byte              { return refDoc }
-func (c *contentDoc) length() int            { return 1 }
-func (c *contentDoc) countable() bool        { return true }
-func (c *contentDoc) splice(int) content     { panic("ydoc: doc content cannot be split") }
-func (c *contentDoc) mergeWith(content) bool { return false }
-func (c *contentDoc) write(e *lib0.Encoder, _ int) {
+func (c *contentDoc) ref() byte               { return refDoc }
+func (c *contentDoc) countable() bool         { return true }
+func (c *contentDoc) splice(int, int) content { panic("ydoc: doc content cannot be split") }
+func (c *contentDoc) mergeWith(content) bool  { return false }
+func (c *contentDoc) write(e *lib0.Encoder, _, _ int) {
 	e.WriteVarString(c.guid)
 	e.Buf = append(e.Buf, c.opts...)
 }

@@ -35,27 +35,88 @@ type decodedUpdate struct {
 
 // decodeUpdate decodes a v1 update completely, validating everything that
 // can be validated without a document. Nothing it returns aliases b.
-func decodeUpdate(b []byte) (*decodedUpdate, error) {
-	d := lib0.NewDecoder(b)
+//
+// cold says the structs will almost all be kept (loading into an empty
+// document): items are then allocated in slabs, which saves allocations
+// and memory, but would pin a whole slab for one surviving item otherwise.
+func decodeUpdate(b []byte, cold bool) (*decodedUpdate, error) {
+	dec := &updateDecoder{d: lib0.NewDecoder(b), cold: cold}
 	u := &decodedUpdate{}
-	if err := decodeStructs(d, u); err != nil {
+	if err := dec.structs(u); err != nil {
 		return nil, err
 	}
-	ds, err := decodeDeleteSet(d)
+	ds, err := decodeDeleteSet(dec.d)
 	if err != nil {
 		return nil, err
 	}
 	u.ds = ds
-	// Yjs ignores bytes after the delete set, and so do we: some encoders
-	// append nothing, but being strict here would refuse updates Yjs takes.
+	// Yjs ignores bytes after the delete set, and so do we: being strict
+	// here would refuse updates Yjs takes.
+	dec.ownStrings()
 	return u, nil
+}
+
+// updateDecoder decodes the structs of one update.
+type updateDecoder struct {
+	d    *lib0.Decoder
+	cold bool
+	slab []item          // preallocated items (cold decoding)
+	strs []contentString // preallocated string contents (cold decoding)
+	// Text content aliases the input until ownStrings copies all of it
+	// into one buffer.
+	aliased []*contentString
 }
 
 func wrapDecode(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrInvalidUpdate, what, err)
 }
 
-func decodeStructs(d *lib0.Decoder, u *decodedUpdate) error {
+func (dec *updateDecoder) newItem(count int) *item {
+	if !dec.cold {
+		return &item{}
+	}
+	if len(dec.slab) == 0 {
+		dec.slab = make([]item, min(count, 1024))
+	}
+	it := &dec.slab[0]
+	dec.slab = dec.slab[1:]
+	return it
+}
+
+func (dec *updateDecoder) newString(s []byte) *contentString {
+	var c *contentString
+	if dec.cold {
+		if len(dec.strs) == 0 {
+			dec.strs = make([]contentString, 128)
+		}
+		c = &dec.strs[0]
+		dec.strs = dec.strs[1:]
+		c.s = s
+	} else {
+		c = &contentString{s: s}
+	}
+	dec.aliased = append(dec.aliased, c)
+	return c
+}
+
+// ownStrings copies the text that content aliases into one buffer, so the
+// decoded update does not keep the input alive.
+func (dec *updateDecoder) ownStrings() {
+	total := 0
+	for _, c := range dec.aliased {
+		total += len(c.s)
+	}
+	buf := make([]byte, total)
+	off := 0
+	for _, c := range dec.aliased {
+		n := copy(buf[off:], c.s)
+		c.s = buf[off : off+n : off+n]
+		off += n
+	}
+}
+
+func (dec *updateDecoder) structs(u *decodedUpdate) error {
+	d := dec.d
 	// A client section takes at least 3 bytes (count, client, clock).
 	n, err := d.ReadCount(3)
 	if err != nil {
@@ -77,12 +138,12 @@ func decodeStructs(d *lib0.Decoder, u *decodedUpdate) error {
 			return wrapDecode("clock", err)
 		}
 		refs := make([]*item, 0, count)
-		for range count {
-			it, err := decodeStruct(d, client, clock)
+		for i := range count {
+			it, err := dec.structAt(client, clock, count-i)
 			if err != nil {
 				return err
 			}
-			clock += uint64(it.length)
+			clock += uint64(it.size())
 			if clock > lib0.MaxSafeInteger {
 				return invalid("clock of client %d overflows", client)
 			}
@@ -95,28 +156,33 @@ func decodeStructs(d *lib0.Decoder, u *decodedUpdate) error {
 	return nil
 }
 
-func decodeStruct(d *lib0.Decoder, client, clock uint64) (*item, error) {
+// structAt decodes one struct of client at clock; left is how many structs
+// of the section remain (for slab sizing).
+func (dec *updateDecoder) structAt(client, clock uint64, left int) (*item, error) {
+	d := dec.d
 	info, err := d.ReadUint8()
 	if err != nil {
 		return nil, wrapDecode("struct info", err)
 	}
 	id := ID{client, clock}
+	it := dec.newItem(left)
+	it.id = id
 	switch info & 0x1f {
 	case refGC, refSkip:
 		n, err := d.ReadVarUint()
 		if err != nil {
 			return nil, wrapDecode("struct length", err)
 		}
-		if n == 0 || n > lib0.MaxSafeInteger {
+		if n == 0 || n > maxStructLen {
 			return nil, invalid("struct %d:%d has length %d", client, clock, n)
 		}
-		it := newGC(id, int(n))
+		it.n = uint32(n)
+		it.flags = flagGC | flagDeleted
 		if info&0x1f == refSkip {
 			it.flags = flagSkip
 		}
 		return it, nil
 	}
-	it := &item{id: id}
 	if info&0x80 != 0 {
 		if it.origin, err = readID(d); err != nil {
 			return nil, wrapDecode("origin", err)
@@ -137,41 +203,42 @@ func decodeStruct(d *lib0.Decoder, client, clock uint64) (*item, error) {
 	}
 	if info&0xc0 == 0 {
 		// No neighbours: the item names its parent, and its key if any.
-		ref := &itemRef{}
+		// Until integration, parent is a placeholder holding that name.
+		ref := &Type{kind: kindParentName}
 		isName, err := d.ReadVarUint()
 		if err != nil {
 			return nil, wrapDecode("parent info", err)
 		}
 		if isName == 1 {
-			if ref.parentName, err = d.ReadVarString(); err != nil {
+			if ref.name, err = d.ReadVarString(); err != nil {
 				return nil, wrapDecode("parent name", err)
 			}
 		} else {
 			if ref.parentID, err = readID(d); err != nil {
 				return nil, wrapDecode("parent id", err)
 			}
-			ref.hasID = true
+			ref.kind = kindParentID
 			if ref.parentID.Client == client && ref.parentID.Clock >= clock {
 				return nil, invalid("item %d:%d has parent %d:%d after it", client, clock, client, ref.parentID.Clock)
 			}
 		}
-		it.ref = ref
+		it.parent = ref
 		if info&0x20 != 0 {
-			if it.parentSub, err = d.ReadVarString(); err != nil {
+			if ref.key, err = d.ReadVarString(); err != nil {
 				return nil, wrapDecode("parent key", err)
 			}
 			it.flags |= flagParentSub
 		}
 	}
-	c, err := decodeContent(d, info&0x1f)
+	c, n, err := dec.content(info & 0x1f)
 	if err != nil {
 		return nil, err
 	}
-	it.content = c
-	it.length = c.length()
-	if it.length == 0 {
-		return nil, invalid("item %d:%d is empty", client, clock)
+	if n > maxStructLen {
+		return nil, invalid("item %d:%d is too long", client, clock)
 	}
+	it.content = c
+	it.n = uint32(n)
 	if c.countable() {
 		it.flags |= flagCountable
 	}
@@ -201,86 +268,99 @@ func readJSONText(d *lib0.Decoder, what string) (string, error) {
 	return string(b), nil
 }
 
-func decodeContent(d *lib0.Decoder, ref byte) (content, error) {
+// content decodes an item's content and returns it with its length. Empty
+// content (which no Yjs client writes) is refused: a struct of length zero
+// would break the clock arithmetic everything else relies on.
+func (dec *updateDecoder) content(ref byte) (content, int, error) {
+	d := dec.d
 	switch ref {
 	case refDeleted:
 		n, err := d.ReadVarUint()
 		if err != nil {
-			return nil, wrapDecode("deleted length", err)
+			return nil, 0, wrapDecode("deleted length", err)
 		}
-		if n > lib0.MaxSafeInteger {
-			return nil, invalid("deleted length %d", n)
+		if n == 0 || n > maxStructLen {
+			return nil, 0, invalid("deleted length %d", n)
 		}
-		return &contentDeleted{n: int(n)}, nil
+		return contentDeleted{}, int(n), nil
 	case refJSON:
 		n, err := d.ReadCount(1)
 		if err != nil {
-			return nil, wrapDecode("json count", err)
+			return nil, 0, wrapDecode("json count", err)
+		}
+		if n == 0 {
+			return nil, 0, invalid("empty json content")
 		}
 		vals := make([]string, 0, n)
 		for range n {
 			b, err := d.SkipVarString()
 			if err != nil {
-				return nil, wrapDecode("json value", err)
+				return nil, 0, wrapDecode("json value", err)
 			}
 			if string(b) != "undefined" && !json.Valid(b) {
-				return nil, invalid("json content is not JSON")
+				return nil, 0, invalid("json content is not JSON")
 			}
 			vals = append(vals, string(b))
 		}
-		return &contentJSON{vals: vals}, nil
+		return &contentJSON{vals: vals}, n, nil
 	case refBinary:
 		b, err := d.ReadVarBytes()
 		if err != nil {
-			return nil, wrapDecode("binary", err)
+			return nil, 0, wrapDecode("binary", err)
 		}
-		return &contentBinary{b: append([]byte(nil), b...)}, nil
+		return &contentBinary{b: append([]byte(nil), b...)}, 1, nil
 	case refString:
 		b, err := d.SkipVarString()
 		if err != nil {
-			return nil, wrapDecode("string", err)
+			return nil, 0, wrapDecode("string", err)
 		}
-		return newContentString(append([]byte(nil), b...)), nil
+		if len(b) == 0 {
+			return nil, 0, invalid("empty string content")
+		}
+		return dec.newString(b), utf16Len(b), nil
 	case refEmbed:
 		s, err := readJSONText(d, "embed")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return &contentEmbed{json: s}, nil
+		return &contentEmbed{json: s}, 1, nil
 	case refFormat:
 		key, err := d.ReadVarString()
 		if err != nil {
-			return nil, wrapDecode("format key", err)
+			return nil, 0, wrapDecode("format key", err)
 		}
 		v, err := readJSONText(d, "format value")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return &contentFormat{key: key, json: v}, nil
+		return &contentFormat{key: key, json: v}, 1, nil
 	case refType:
 		k, err := d.ReadVarUint()
 		if err != nil {
-			return nil, wrapDecode("type ref", err)
+			return nil, 0, wrapDecode("type ref", err)
 		}
 		if k > uint64(KindXMLText) {
-			return nil, invalid("unknown type ref %d", k)
+			return nil, 0, invalid("unknown type ref %d", k)
 		}
 		t := &Type{kind: Kind(k)}
 		if t.kind == KindXMLElement || t.kind == KindXMLHook {
 			if t.nodeName, err = d.ReadVarString(); err != nil {
-				return nil, wrapDecode("node name", err)
+				return nil, 0, wrapDecode("node name", err)
 			}
 		}
-		return &contentType{t: t}, nil
+		return &contentType{t: t}, 1, nil
 	case refAny:
 		n, err := d.ReadCount(1)
 		if err != nil {
-			return nil, wrapDecode("any count", err)
+			return nil, 0, wrapDecode("any count", err)
+		}
+		if n == 0 {
+			return nil, 0, invalid("empty any content")
 		}
 		start := d.Pos()
 		for range n {
 			if _, err := d.SkipAny(); err != nil {
-				return nil, wrapDecode("any value", err)
+				return nil, 0, wrapDecode("any value", err)
 			}
 		}
 		// One allocation for all values; each value is a sub-slice.
@@ -291,19 +371,19 @@ func decodeContent(d *lib0.Decoder, ref byte) (content, error) {
 			v, _ := sub.SkipAny()
 			vals = append(vals, v)
 		}
-		return &contentAny{vals: vals}, nil
+		return &contentAny{vals: vals}, n, nil
 	case refDoc:
 		guid, err := d.ReadVarString()
 		if err != nil {
-			return nil, wrapDecode("subdocument guid", err)
+			return nil, 0, wrapDecode("subdocument guid", err)
 		}
 		opts, err := d.SkipAny()
 		if err != nil {
-			return nil, wrapDecode("subdocument options", err)
+			return nil, 0, wrapDecode("subdocument options", err)
 		}
-		return &contentDoc{guid: guid, opts: append([]byte(nil), opts...)}, nil
+		return &contentDoc{guid: guid, opts: append([]byte(nil), opts...)}, 1, nil
 	}
-	return nil, invalid("unknown content ref %d", ref)
+	return nil, 0, invalid("unknown content ref %d", ref)
 }
 
 func decodeDeleteSet(d *lib0.Decoder) (deleteSet, error) {

@@ -105,7 +105,7 @@ func (d *Doc) state(client uint64) uint64 {
 		return 0
 	}
 	last := l.items[len(l.items)-1]
-	return last.id.Clock + uint64(last.length)
+	return last.id.Clock + uint64(last.size())
 }
 
 // StateVector returns, per client, the number of clocks the document holds
@@ -133,7 +133,7 @@ func findIndex(items []*item, clock uint64) int {
 		mid := int(uint(left+right) >> 1)
 		m := items[mid]
 		if m.id.Clock <= clock {
-			if clock < m.id.Clock+uint64(m.length) {
+			if clock < m.id.Clock+uint64(m.size()) {
 				return mid
 			}
 			left = mid + 1
@@ -169,7 +169,7 @@ func (d *Doc) getItemCleanEnd(tx *Txn, id ID) *item {
 	l := d.clients[id.Client]
 	i := findIndex(l.items, id.Clock)
 	it := l.items[i]
-	if id.Clock != it.id.Clock+uint64(it.length)-1 && !it.isGC() {
+	if id.Clock != it.id.Clock+uint64(it.size())-1 && !it.isGC() {
 		r := it.split(tx, int(id.Clock-it.id.Clock)+1)
 		l.items = slicesInsert(l.items, i+1, r)
 	}
@@ -201,7 +201,7 @@ func (d *Doc) stateOf(l *structList) uint64 {
 		return 0
 	}
 	last := l.items[len(l.items)-1]
-	return last.id.Clock + uint64(last.length)
+	return last.id.Clock + uint64(last.size())
 }
 
 // replaceStruct puts a GC struct in place of a collected item.

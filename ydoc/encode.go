@@ -14,7 +14,7 @@ func (it *item) write(e *lib0.Encoder, offset int) {
 		} else {
 			e.WriteUint8(refGC)
 		}
-		e.WriteVarUint(uint64(it.length - offset))
+		e.WriteVarUint(uint64(it.size() - offset))
 		return
 	}
 	hasOrigin := offset > 0 || it.hasOrigin()
@@ -42,27 +42,26 @@ func (it *item) write(e *lib0.Encoder, offset int) {
 		e.WriteVarUint(it.rightOrigin.Clock)
 	}
 	if !hasOrigin && !it.hasRightOrigin() {
-		switch {
-		case it.parent != nil && it.parent.item == nil:
+		switch p := it.parent; {
+		case p == nil:
+			// Unreachable: an item without neighbours names its parent.
+		case p.kind == kindParentName || (p.item == nil && p.kind != kindParentID):
 			e.WriteVarUint(1)
-			e.WriteVarString(it.parent.name)
-		case it.parent != nil:
+			e.WriteVarString(p.name)
+		case p.kind == kindParentID:
 			e.WriteVarUint(0)
-			e.WriteVarUint(it.parent.item.id.Client)
-			e.WriteVarUint(it.parent.item.id.Clock)
-		case it.ref != nil && !it.ref.hasID:
-			e.WriteVarUint(1)
-			e.WriteVarString(it.ref.parentName)
-		case it.ref != nil:
+			e.WriteVarUint(p.parentID.Client)
+			e.WriteVarUint(p.parentID.Clock)
+		default:
 			e.WriteVarUint(0)
-			e.WriteVarUint(it.ref.parentID.Client)
-			e.WriteVarUint(it.ref.parentID.Clock)
+			e.WriteVarUint(p.item.id.Client)
+			e.WriteVarUint(p.item.id.Clock)
 		}
 		if it.hasParentSub() {
-			e.WriteVarString(it.parentSub)
+			e.WriteVarString(it.key())
 		}
 	}
-	it.content.write(e, offset)
+	it.content.write(e, offset, it.size())
 }
 
 // EncodeStateAsUpdate encodes what the document has beyond sv as a v1
@@ -116,7 +115,7 @@ func (d *Doc) writeStructsFrom(e *lib0.Encoder, sv StateVector) {
 			continue // already listed
 		}
 		last := refs[len(refs)-1]
-		if last.id.Clock+uint64(last.length) > sv[c] {
+		if last.id.Clock+uint64(last.size()) > sv[c] {
 			sections = append(sections, section{c, sv[c]})
 		}
 	}
@@ -158,7 +157,7 @@ func (w *structWriter) reset(client, from uint64) {
 }
 
 func (w *structWriter) add(it *item) {
-	end := it.id.Clock + uint64(it.length)
+	end := it.id.Clock + uint64(it.size())
 	if end <= w.next || it.isSkip() {
 		return
 	}
@@ -166,7 +165,7 @@ func (w *structWriter) add(it *item) {
 		w.first = max(it.id.Clock, w.start)
 		w.next = w.first
 	} else if it.id.Clock > w.next {
-		skip := &item{id: ID{w.client, w.next}, length: int(it.id.Clock - w.next), flags: flagSkip}
+		skip := &item{id: ID{w.client, w.next}, n: uint32(it.id.Clock - w.next), flags: flagSkip}
 		skip.write(&w.body, 0)
 		w.count++
 		w.next = it.id.Clock
@@ -198,10 +197,10 @@ func (d *Doc) storeDeleteSet() deleteSet {
 			if !s.deleted() {
 				continue
 			}
-			clock, n := s.id.Clock, uint64(s.length)
+			clock, n := s.id.Clock, uint64(s.size())
 			for i+1 < len(l.items) && l.items[i+1].deleted() {
 				i++
-				n += uint64(l.items[i].length)
+				n += uint64(l.items[i].size())
 			}
 			rs = append(rs, delRange{clock, n})
 		}

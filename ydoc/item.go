@@ -24,30 +24,27 @@ const (
 // (left/right) in document order; the store also holds every struct of a
 // client in clock order.
 //
-// While an item is decoded but not yet integrated (a "ref"), parent is nil
-// and the parent is named by parentName (a root type) or parentID (an item
-// holding the parent type); origin and rightOrigin are what was decoded.
+// While an item is decoded but not yet integrated (a "ref"), origin and
+// rightOrigin are what was decoded, and an item that names its parent has
+// a placeholder parent (kindParentName or kindParentID) that says how.
 type item struct {
 	id          ID
 	origin      ID // the ID right before this item when it was inserted
 	rightOrigin ID // the ID right after this item when it was inserted
 	left, right *item
 	parent      *Type
-	parentSub   string // map key, for map entries
 	content     content
-	length      int
+	n           uint32 // length in clocks (see size)
 	flags       uint16
-	// ref-only fields, used between decoding and integration.
-	ref *itemRef
 }
 
-// itemRef carries how a decoded item names its parent until it is
-// integrated. Most items name their neighbours instead and need none.
-type itemRef struct {
-	parentName string
-	parentID   ID
-	hasID      bool
-}
+// maxStructLen bounds one struct's length so that it fits item.n. Decoding
+// refuses longer structs and merging never makes one.
+const maxStructLen = 1<<32 - 1
+
+// size is the struct's length in clocks: UTF-16 units for text, elements
+// for other content.
+func (it *item) size() int { return int(it.n) }
 
 func (it *item) deleted() bool   { return it.flags&flagDeleted != 0 }
 func (it *item) countable() bool { return it.flags&flagCountable != 0 }
@@ -59,12 +56,25 @@ func (it *item) hasRightOrigin() bool {
 }
 func (it *item) hasParentSub() bool { return it.flags&flagParentSub != 0 }
 
+// key returns the map key of a map entry. Keys live with the parent (most
+// items are not map entries, so items do not carry a key field): in the
+// parent's keys table once integrated, in the placeholder parent before.
+func (it *item) key() string {
+	if p := it.parent; p != nil {
+		if p.isPlaceholder() {
+			return p.key
+		}
+		return p.keys[it]
+	}
+	return ""
+}
+
 // visible reports whether the item counts towards its parent's length.
 func (it *item) visible() bool {
 	return it.flags&(flagDeleted|flagCountable) == flagCountable
 }
 
-func (it *item) lastID() ID { return ID{it.id.Client, it.id.Clock + uint64(it.length) - 1} }
+func (it *item) lastID() ID { return ID{it.id.Client, it.id.Clock + uint64(it.size()) - 1} }
 
 // next returns the next item to the right that is not deleted.
 func (it *item) next() *item {
@@ -76,7 +86,7 @@ func (it *item) next() *item {
 }
 
 func newGC(id ID, length int) *item {
-	return &item{id: id, length: length, flags: flagGC | flagDeleted}
+	return &item{id: id, n: uint32(length), flags: flagGC | flagDeleted}
 }
 
 // split cuts it at diff (0 < diff < length): it keeps [0,diff), the new
@@ -91,11 +101,10 @@ func (it *item) split(tx *Txn, diff int) *item {
 		left:        it,
 		right:       it.right,
 		parent:      it.parent,
-		parentSub:   it.parentSub,
-		length:      it.length - diff,
+		n:      uint32(it.size() - diff),
 		flags:       it.flags | flagOrigin,
 	}
-	r.content = it.content.splice(diff)
+	r.content = it.content.splice(diff, it.size())
 	it.right = r
 	if r.right != nil {
 		r.right.left = r
@@ -103,10 +112,14 @@ func (it *item) split(tx *Txn, diff int) *item {
 	if tx != nil {
 		tx.mergeStructs = append(tx.mergeStructs, r)
 	}
-	if r.hasParentSub() && r.right == nil && r.parent != nil {
-		r.parent.mapSet(r.parentSub, r)
+	if r.hasParentSub() && r.parent != nil && !r.parent.isPlaceholder() {
+		key := it.key()
+		r.parent.setKey(r, key)
+		if r.right == nil {
+			r.parent.mapSet(key, r)
+		}
 	}
-	it.length = diff
+	it.n = uint32(diff)
 	return r
 }
 
@@ -114,9 +127,12 @@ func (it *item) split(tx *Txn, diff int) *item {
 // adjacent clocks, adjacent in the list, same deletion state, right's origin
 // is it's last id, same rightOrigin, mergeable content).
 func (it *item) mergeWith(right *item) bool {
+	if uint64(it.n)+uint64(right.n) > maxStructLen {
+		return false
+	}
 	if it.isGC() || right.isGC() {
 		if it.isGC() && right.isGC() {
-			it.length += right.length
+			it.n += uint32(right.size())
 			return true
 		}
 		return false
@@ -126,7 +142,7 @@ func (it *item) mergeWith(right *item) bool {
 		it.hasRightOrigin() != right.hasRightOrigin() ||
 		(it.hasRightOrigin() && it.rightOrigin != right.rightOrigin) ||
 		it.id.Client != right.id.Client ||
-		it.id.Clock+uint64(it.length) != right.id.Clock ||
+		it.id.Clock+uint64(it.size()) != right.id.Clock ||
 		it.deleted() != right.deleted() ||
 		it.content.ref() != right.content.ref() {
 		return false
@@ -137,7 +153,7 @@ func (it *item) mergeWith(right *item) bool {
 	if p := it.parent; p != nil && p.marker == right {
 		p.marker = it
 		if it.visible() {
-			p.markerIndex -= it.length
+			p.markerIndex -= it.size()
 		}
 	}
 	if right.flags&flagKeep != 0 {
@@ -147,6 +163,6 @@ func (it *item) mergeWith(right *item) bool {
 	if it.right != nil {
 		it.right.left = it
 	}
-	it.length += right.length
+	it.n += uint32(right.size())
 	return true
 }

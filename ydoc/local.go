@@ -85,17 +85,17 @@ func (tx *Txn) position(t *Type, index int) (left, right *item, err error) {
 		for pi > index && p.left != nil {
 			p = p.left
 			if p.visible() {
-				pi -= p.length
+				pi -= p.size()
 			}
 		}
 		left, right, count = p.left, p, index-pi
 	}
 	for right != nil && count > 0 {
 		if right.visible() {
-			if count < right.length {
+			if count < right.size() {
 				tx.doc.getItemCleanStart(tx, ID{right.id.Client, right.id.Clock + uint64(count)})
 			}
-			count -= right.length
+			count -= right.size()
 		}
 		left, right = right, right.right
 	}
@@ -118,7 +118,7 @@ func (tx *Txn) insertLocal(t *Type, left, right *item, key *string, c content) *
 		right:   right,
 		parent:  t,
 		content: c,
-		length:  c.length(),
+		n:  uint32(contentLength(c)),
 	}
 	if c.countable() {
 		it.flags |= flagCountable
@@ -131,11 +131,12 @@ func (tx *Txn) insertLocal(t *Type, left, right *item, key *string, c content) *
 		it.rightOrigin = right.id
 		it.flags |= flagRightOrigin
 	}
+	k := ""
 	if key != nil {
-		it.parentSub = *key
+		k = *key
 		it.flags |= flagParentSub
 	}
-	tx.integrate(it, 0)
+	tx.integrate(it, 0, k)
 	return it
 }
 
@@ -155,7 +156,12 @@ func (tx *Txn) InsertText(t *Type, index int, s string) error {
 	if err != nil {
 		return err
 	}
-	it := tx.insertLocal(t, left, right, nil, newContentString([]byte(s)))
+	// Like Y.Text.insert, move past deleted items so that the new text
+	// follows them (it then merges better with later typing).
+	for right != nil && right.deleted() {
+		left, right = right, right.right
+	}
+	it := tx.insertLocal(t, left, right, nil, &contentString{s: []byte(s)})
 	t.marker, t.markerIndex = it, index
 	return nil
 }
@@ -177,16 +183,16 @@ func (tx *Txn) Delete(t *Type, index, length int) error {
 	}
 	for right != nil && length > 0 {
 		if right.visible() {
-			if length < right.length {
+			if length < right.size() {
 				tx.doc.getItemCleanStart(tx, ID{right.id.Client, right.id.Clock + uint64(length)})
 			}
-			length -= right.length
+			length -= right.size()
 			tx.deleteItem(right)
 		}
 		right = right.right
 	}
 	if left != nil {
-		t.marker, t.markerIndex = left, index-left.length
+		t.marker, t.markerIndex = left, index-left.size()
 	}
 	return nil
 }

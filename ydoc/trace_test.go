@@ -2,6 +2,9 @@ package ydoc
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -130,8 +133,33 @@ func plainText(t *Type) string {
 
 func TestTraceLocalAndRemote(t *testing.T) {
 	f := traceFor(t)
-	if len(f.updates) != 259778 {
-		t.Fatalf("got %d updates", len(f.updates))
+	// The local edits must produce exactly the bytes Yjs produces for the
+	// same edits (digests from tools/trace/golden.mjs, run with real Yjs).
+	raw, err := os.ReadFile(filepath.Join("testdata", "trace-golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden struct {
+		Updates       int
+		UpdatesSHA256 string
+		FinalSHA256   string
+	}
+	if err := json.Unmarshal(raw, &golden); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.updates) != golden.Updates {
+		t.Fatalf("got %d updates, Yjs emits %d", len(f.updates), golden.Updates)
+	}
+	h := sha256.New()
+	for _, u := range f.updates {
+		h.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(u))))
+		h.Write(u)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != golden.UpdatesSHA256 {
+		t.Errorf("trace updates differ from Yjs's: sha256 %s, want %s", got, golden.UpdatesSHA256)
+	}
+	if got := sha256.Sum256(f.final); hex.EncodeToString(got[:]) != golden.FinalSHA256 {
+		t.Errorf("final state differs from Yjs's encoding")
 	}
 	remote := New(Options{})
 	for i, u := range f.updates {

@@ -22,6 +22,11 @@ const (
 	KindXMLHook     Kind = 5
 	KindXMLText     Kind = 6
 	KindUnknown     Kind = 255
+
+	// Placeholder parents of decoded items that name their parent: by
+	// root name (Type.name) or by the ID of the item holding it.
+	kindParentName Kind = 253
+	kindParentID   Kind = 254
 )
 
 func (k Kind) String() string {
@@ -54,9 +59,12 @@ type Type struct {
 	kind     Kind
 	nodeName string // XmlElement node name or XmlHook hook name
 	depth    int    // nesting depth: 0 for roots
+	parentID ID     // for a kindParentID placeholder
+	key      string // for a placeholder: the decoded item's map key
 
 	start   *item
 	entries map[string]*item
+	keys    map[*item]string // the key of every map entry item
 	length  int // visible countable length of the sequence
 
 	hasFormatting bool
@@ -79,6 +87,16 @@ func (t *Type) mapSet(key string, it *item) {
 		t.entries = make(map[string]*item)
 	}
 	t.entries[key] = it
+}
+
+// isPlaceholder reports whether t only names a decoded item's parent.
+func (t *Type) isPlaceholder() bool { return t.kind == kindParentName || t.kind == kindParentID }
+
+func (t *Type) setKey(it *item, key string) {
+	if t.keys == nil {
+		t.keys = make(map[*item]string)
+	}
+	t.keys[it] = key
 }
 
 // deleted reports whether the type is inside deleted content.

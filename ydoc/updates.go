@@ -12,7 +12,7 @@ import (
 // Applying the result has the same effect as applying every input.
 func MergeUpdates(updates ...[]byte) ([]byte, error) {
 	if len(updates) == 1 {
-		if _, err := decodeUpdate(updates[0]); err != nil {
+		if _, err := decodeUpdate(updates[0], false); err != nil {
 			return nil, err
 		}
 		return slices.Clone(updates[0]), nil
@@ -20,7 +20,7 @@ func MergeUpdates(updates ...[]byte) ([]byte, error) {
 	merged := make(map[uint64][]*item)
 	var ds deleteSet
 	for _, u := range updates {
-		du, err := decodeUpdate(u)
+		du, err := decodeUpdate(u, false)
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +45,7 @@ func MergeUpdates(updates ...[]byte) ([]byte, error) {
 // the structs from sv's clocks on, and the whole delete set (as Yjs's
 // diffUpdate does).
 func DiffUpdate(update, sv []byte) ([]byte, error) {
-	du, err := decodeUpdate(update)
+	du, err := decodeUpdate(update, false)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func DiffUpdate(update, sv []byte) ([]byte, error) {
 func writeRefs(refs map[uint64][]*item, sv StateVector, ds deleteSet) []byte {
 	clients := make([]uint64, 0, len(refs))
 	for c, rs := range refs {
-		if n := len(rs); n > 0 && rs[n-1].id.Clock+uint64(rs[n-1].length) > sv[c] && hasContentFrom(rs, sv[c]) {
+		if n := len(rs); n > 0 && rs[n-1].id.Clock+uint64(rs[n-1].size()) > sv[c] && hasContentFrom(rs, sv[c]) {
 			clients = append(clients, c)
 		}
 	}
@@ -90,7 +90,7 @@ func writeRefs(refs map[uint64][]*item, sv StateVector, ds deleteSet) []byte {
 // after clock.
 func hasContentFrom(rs []*item, clock uint64) bool {
 	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].id.Clock+uint64(rs[i].length) <= clock {
+		if rs[i].id.Clock+uint64(rs[i].size()) <= clock {
 			return false
 		}
 		if !rs[i].isSkip() {
@@ -103,7 +103,7 @@ func hasContentFrom(rs []*item, clock uint64) bool {
 // StateVectorFromUpdate returns the state vector an update brings a new
 // document to: per client, the clocks from 0 that it holds without a gap.
 func StateVectorFromUpdate(update []byte) (StateVector, error) {
-	du, err := decodeUpdate(update)
+	du, err := decodeUpdate(update, false)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func StateVectorFromUpdate(update []byte) (StateVector, error) {
 			if it.isSkip() || it.id.Clock != next {
 				break
 			}
-			next += uint64(it.length)
+			next += uint64(it.size())
 		}
 		if next > 0 {
 			sv[c] = next
