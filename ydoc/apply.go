@@ -182,7 +182,7 @@ func sliceRef(s *item, diff int) *item {
 		id:          id,
 		origin:      ID{s.id.Client, id.Clock - 1},
 		rightOrigin: s.rightOrigin,
-		n:      uint32(s.size() - diff),
+		n:           uint32(s.size() - diff),
 		flags:       s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
 	}
 	r.content = s.content.splice(diff, s.size())

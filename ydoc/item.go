@@ -101,7 +101,7 @@ func (it *item) split(tx *Txn, diff int) *item {
 		left:        it,
 		right:       it.right,
 		parent:      it.parent,
-		n:      uint32(it.size() - diff),
+		n:           uint32(it.size() - diff),
 		flags:       it.flags | flagOrigin,
 	}
 	r.content = it.content.splice(diff, it.size())

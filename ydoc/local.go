@@ -118,7 +118,7 @@ func (tx *Txn) insertLocal(t *Type, left, right *item, key *string, c content) *
 		right:   right,
 		parent:  t,
 		content: c,
-		n:  uint32(contentLength(c)),
+		n:       uint32(contentLength(c)),
 	}
 	if c.countable() {
 		it.flags |= flagCountable

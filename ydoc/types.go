@@ -65,7 +65,7 @@ type Type struct {
 	start   *item
 	entries map[string]*item
 	keys    map[*item]string // the key of every map entry item
-	length  int // visible countable length of the sequence
+	length  int              // visible countable length of the sequence
 
 	hasFormatting bool
 
