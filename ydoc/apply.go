@@ -141,13 +141,10 @@ func mergeRefs(a, b []*item) []*item {
 // missing its predecessor, and encoding writes a Skip over it. It reuses
 // all's array.
 func normalizeRefs(all []*item) []*item {
-	if !slices.IsSortedFunc(all, func(x, y *item) int { return cmpU64(x.id.Clock, y.id.Clock) }) {
-		slices.SortStableFunc(all, func(x, y *item) int {
-			if c := cmpU64(x.id.Clock, y.id.Clock); c != 0 {
-				return c
-			}
-			return y.size() - x.size()
-		})
+	// Stable: of two structs at one clock the earlier one wins, as in Yjs.
+	byClock := func(x, y *item) int { return cmpU64(x.id.Clock, y.id.Clock) }
+	if !slices.IsSortedFunc(all, byClock) {
+		slices.SortStableFunc(all, byClock)
 	}
 	out := all[:0]
 	var end uint64

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The full test suite: the one command the README names and .ci/run calls.
+# It installs what the tests need (the pinned npm packages) and fails, under
+# CI=true, when a dependency is missing instead of skipping those tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "npm packages (package-lock.json)"
+if ! command -v node >/dev/null 2>&1; then
+  if [ "${CI:-}" = "true" ]; then echo "node is required under CI" >&2; exit 1; fi
+  echo "node not found: JavaScript differential and client tests will skip"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+step "gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+step "go test -race ./..."
+go test -race -count=1 -timeout 30m ./...
+
+step "fuzz smoke (${FUZZTIME:=10s} per target)"
+# A short run of every fuzz target on top of its seed corpus; long runs are
+# scripts/fuzz.sh.
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null || {
+      echo "fuzz target $target in $pkg failed"; go test -run '^$' -fuzz "^${target}\$" -fuzztime 1x "$pkg"; exit 1; }
+    echo "ok   $pkg $target"
+  done
+done
