@@ -574,7 +574,7 @@ func (tx *Txn) applyDeleteSet(ds deleteSet) deleteSet {
 			if state < end {
 				addUnapplied(client, state, end-state)
 			}
-			idx := findIndex(l.items, clock)
+			idx := l.find(clock)
 			s := l.items[idx]
 			if !s.deleted() && s.id.Clock < clock {
 				right := s.split(tx, int(clock-s.id.Clock))
@@ -612,7 +612,7 @@ func (tx *Txn) cleanup() {
 			for di := len(ranges) - 1; di >= 0; di-- {
 				r := ranges[di]
 				end := r.clock + r.len
-				for si := findIndex(l.items, r.clock); si < len(l.items); si++ {
+				for si := l.find(r.clock); si < len(l.items); si++ {
 					s := l.items[si]
 					if s.id.Clock >= end {
 						break
@@ -628,7 +628,7 @@ func (tx *Txn) cleanup() {
 		l := d.clients[client]
 		for di := len(ranges) - 1; di >= 0; di-- {
 			r := ranges[di]
-			si := min(len(l.items)-1, 1+findIndex(l.items, r.clock+r.len-1))
+			si := min(len(l.items)-1, 1+l.find(r.clock+r.len-1))
 			for si > 0 && l.items[si].id.Clock >= r.clock {
 				si -= 1 + d.tryMergeWithLefts(l, si)
 			}
@@ -641,7 +641,7 @@ func (tx *Txn) cleanup() {
 		}
 		first := 1
 		if b.clock > 0 {
-			first = max(findIndex(l.items, b.clock), 1)
+			first = max(l.find(b.clock), 1)
 		}
 		for i := len(l.items) - 1; i >= first; {
 			i -= 1 + d.tryMergeWithLefts(l, i)
@@ -650,7 +650,7 @@ func (tx *Txn) cleanup() {
 	for i := len(tx.mergeStructs) - 1; i >= 0; i-- {
 		m := tx.mergeStructs[i]
 		l := d.clients[m.id.Client]
-		pos := findIndex(l.items, m.id.Clock)
+		pos := l.find(m.id.Clock)
 		if pos+1 < len(l.items) && d.tryMergeWithLefts(l, pos+1) > 1 {
 			continue
 		}

@@ -57,6 +57,63 @@ type Doc struct {
 
 type structList struct {
 	items []*item
+	// hint is the index of the last lookup. Lookups cluster (an origin is
+	// usually near the previous one, delete ranges come in order), so find
+	// starts there and gallops before it falls back to a full search.
+	hint int
+}
+
+// find returns the index of the struct holding clock, which the caller has
+// checked is below the client's state.
+func (l *structList) find(clock uint64) int {
+	items := l.items
+	h := l.hint
+	if h >= len(items) {
+		h = len(items) - 1
+	}
+	it := items[h]
+	var lo, hi int // search window [lo, hi]
+	switch {
+	case clock < it.id.Clock:
+		// Gallop down.
+		step := 1
+		hi = h - 1
+		for {
+			p := h - step
+			if p <= 0 {
+				lo = 0
+				break
+			}
+			if items[p].id.Clock <= clock {
+				lo = p
+				break
+			}
+			hi = p - 1
+			step *= 2
+		}
+	case clock < it.id.Clock+uint64(it.n):
+		return h
+	default:
+		// Gallop up.
+		step := 1
+		lo = h + 1
+		for {
+			p := h + step
+			if p >= len(items)-1 {
+				hi = len(items) - 1
+				break
+			}
+			if items[p].id.Clock > clock {
+				hi = p - 1
+				break
+			}
+			lo = p
+			step *= 2
+		}
+	}
+	i := searchClock(items, lo, hi, clock)
+	l.hint = i
+	return i
 }
 
 // New returns an empty document.
@@ -120,15 +177,9 @@ func (d *Doc) StateVector() StateVector {
 	return sv
 }
 
-// findIndex returns the index of the struct holding clock. The caller has
-// checked that clock is below the client's state.
-func findIndex(items []*item, clock uint64) int {
-	right := len(items) - 1
-	last := items[right]
-	if last.id.Clock <= clock {
-		return right
-	}
-	left := 0
+// searchClock binary-searches items[left..right] for the struct holding
+// clock, which must be there.
+func searchClock(items []*item, left, right int, clock uint64) int {
 	for left <= right {
 		mid := int(uint(left+right) >> 1)
 		m := items[mid]
@@ -147,13 +198,13 @@ func findIndex(items []*item, clock uint64) int {
 // getItem returns the struct holding id (without splitting).
 func (d *Doc) getItem(id ID) *item {
 	l := d.clients[id.Client]
-	return l.items[findIndex(l.items, id.Clock)]
+	return l.items[l.find(id.Clock)]
 }
 
 // getItemCleanStart returns the struct starting at id, splitting if needed.
 func (d *Doc) getItemCleanStart(tx *Txn, id ID) *item {
 	l := d.clients[id.Client]
-	i := findIndex(l.items, id.Clock)
+	i := l.find(id.Clock)
 	it := l.items[i]
 	if it.id.Clock < id.Clock && !it.isGC() {
 		r := it.split(tx, int(id.Clock-it.id.Clock))
@@ -167,7 +218,7 @@ func (d *Doc) getItemCleanStart(tx *Txn, id ID) *item {
 // (a GC struct is returned whole).
 func (d *Doc) getItemCleanEnd(tx *Txn, id ID) *item {
 	l := d.clients[id.Client]
-	i := findIndex(l.items, id.Clock)
+	i := l.find(id.Clock)
 	it := l.items[i]
 	if id.Clock != it.id.Clock+uint64(it.size())-1 && !it.isGC() {
 		r := it.split(tx, int(id.Clock-it.id.Clock)+1)
@@ -207,7 +258,7 @@ func (d *Doc) stateOf(l *structList) uint64 {
 // replaceStruct puts a GC struct in place of a collected item.
 func (d *Doc) replaceStruct(old, gc *item) {
 	l := d.clients[old.id.Client]
-	l.items[findIndex(l.items, old.id.Clock)] = gc
+	l.items[l.find(old.id.Clock)] = gc
 }
 
 // Get returns the root type called name, or nil if the document has none.

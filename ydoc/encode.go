@@ -127,7 +127,7 @@ func (d *Doc) writeStructsFrom(e *lib0.Encoder, sv StateVector) {
 		if l := d.clients[s.client]; l != nil && len(l.items) > 0 {
 			from := max(s.from, l.items[0].id.Clock)
 			if from < d.stateOf(l) {
-				for _, it := range l.items[findIndex(l.items, from):] {
+				for _, it := range l.items[l.find(from):] {
 					w.add(it)
 				}
 			}

@@ -54,7 +54,7 @@ func (tx *Txn) encodeUpdate() []byte {
 	for _, s := range sections {
 		l := d.clients[s.client]
 		w.reset(s.client, s.clock)
-		for _, it := range l.items[findIndex(l.items, s.clock):] {
+		for _, it := range l.items[l.find(s.clock):] {
 			w.add(it)
 		}
 		w.flush(&e)
