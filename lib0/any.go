@@ -22,6 +22,13 @@ const (
 	tagBytes     = 116
 )
 
+// maxPrealloc bounds the room ReadAny reserves for an array or object
+// before decoding its elements. The count is checked against the remaining
+// input, but nested containers would each reserve room for the same
+// remaining bytes (quadratic in the input); beyond this, slices and maps
+// grow with the elements actually decoded.
+const maxPrealloc = 8
+
 // Undefined is JavaScript's undefined as a decoded any value.
 type Undefined struct{}
 
@@ -76,7 +83,7 @@ func (d *Decoder) readAny(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		obj := make(map[string]any, n)
+		obj := make(map[string]any, min(n, maxPrealloc))
 		for range n {
 			k, err := d.ReadVarString()
 			if err != nil {
@@ -94,7 +101,7 @@ func (d *Decoder) readAny(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		arr := make([]any, 0, n)
+		arr := make([]any, 0, min(n, maxPrealloc))
 		for range n {
 			v, err := d.readAny(depth + 1)
 			if err != nil {
@@ -128,7 +135,10 @@ func (d *Decoder) readCount(minSize int) (int, error) {
 // ReadCount reads a varUint element count and checks that the remaining
 // input can hold that many elements of at least minSize bytes each, so a
 // caller may allocate for the count without trusting it. A minSize below 1
-// counts as 1: every element takes at least one byte.
+// counts as 1: every element takes at least one byte. The check is against
+// all the remaining input: a recursive decoder that allocated for the count
+// at every level would allocate for the same bytes again and again, and
+// should let its slices grow instead (as ReadAny does).
 func (d *Decoder) ReadCount(minSize int) (int, error) { return d.readCount(minSize) }
 
 // SkipAny validates one any-encoded value and returns its encoded bytes

@@ -185,3 +185,32 @@ func FuzzVarString(f *testing.F) {
 		}
 	})
 }
+
+// TestReadAnyNestedCountsDoNotAmplify: every level of nested containers
+// claims as many elements as the remaining input could hold. Reserving room
+// for each claim would allocate depth × input; found by FuzzReadAny.
+func TestReadAnyNestedCountsDoNotAmplify(t *testing.T) {
+	const pad = 64 << 10
+	var in []byte
+	for range MaxDepth {
+		in = append(in, tagArray)
+		in = AppendVarUint(in, pad/2)
+	}
+	in = append(in, tagObject)
+	in = AppendVarUint(in, pad/4)
+	for len(in) < pad {
+		in = append(in, tagNull)
+	}
+	for _, read := range []func(*Decoder) error{
+		func(d *Decoder) error { _, err := d.ReadAny(); return err },
+		func(d *Decoder) error { _, err := d.SkipAny(); return err },
+	} {
+		var err error
+		if n := allocated(func() { err = read(NewDecoder(in)) }); n > allocBound(len(in)) {
+			t.Errorf("decoding %d bytes allocated %d bytes", len(in), n)
+		}
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("error = %v, want ErrMalformed", err)
+		}
+	}
+}
