@@ -18,9 +18,12 @@
 // A server also has to remove the clients of a connection that closes,
 // since a client that loses its connection cannot say goodbye. State
 // remembers, for each client, the connection that last delivered an
-// accepted state for it; RemoveConn removes those clients the way the
-// y-websocket and y-partykit servers do: the clock stays, the state becomes
-// null, and the resulting update makes every peer drop the client at once.
+// accepted state for it; RemoveConn removes those clients the way
+// y-partykit's server does: the clock stays, the state becomes null, and the
+// resulting update makes every peer drop the client at once. (y-partykit
+// only tracks the clients a connection introduced for the first time, so a
+// client that came back after a removal stays behind as a ghost until it
+// expires; State does not have that gap.)
 //
 // States are kept as the JSON text the client sent (checked with
 // json.Valid, never re-serialized). Every operation that changes something
@@ -28,8 +31,8 @@
 //
 // A State is bounded (Options.MaxClients, Options.MaxStateSize), keeps
 // tombstones only for Options.Timeout, and never reads the clock itself:
-// time is passed in. It is owned by the room's goroutine and not safe for
-// concurrent use.
+// time is passed in, and should not go backwards from one call to the next.
+// A State is owned by the room's goroutine and not safe for concurrent use.
 package awareness
 
 import (

@@ -148,7 +148,8 @@ func (m Message) Reason() string {
 // ErrUnknownMessage, after fn has seen the messages before it) or an error
 // fn returns, which Decode returns unchanged. An empty frame is malformed.
 //
-// Decode does not allocate; the Messages it passes alias frame. It checks
+// Decode allocates nothing but its errors; the Messages it passes alias
+// frame. It checks
 // the structure of awareness payloads (entries, UTF-8) but not the JSON in
 // them, and treats state vectors and updates as opaque bytes.
 func Decode(frame []byte, fn func(Message) error) error {
