@@ -413,7 +413,7 @@ async function main () {
   writeIndex(out)
   if (skipped.length) console.log(`skipped ${skipped.length} sessions where yjs ${version} misbehaves: ${skipped.join('; ')}`)
   if (!args.quiet) console.log(`receiver had pending structs in ${verifyStats.withPendingStructs}/${verifyStats.sessions} sessions, pending delete sets in ${verifyStats.withPendingDs}`)
-  if (verifyStats.referenceDiverged.length) console.log(`note: ${verifyStats.referenceDiverged.length} sessions where Yjs content depends on delivery order (a merged/diff/full-state update carries U+FFFD where the original update has a surrogate pair): ${verifyStats.referenceDiverged.join(' ')}`)
+  if (verifyStats.referenceDiverged.length) console.log(`note: ${verifyStats.referenceDiverged.length} sessions where Yjs content depends on delivery order (the same struct ID arrives as a surrogate pair in one update and as U+FFFD U+FFFD in another): ${verifyStats.referenceDiverged.join(' ')}`)
   if (process.env.YDIFF_VERIFY) console.log('verify:', JSON.stringify(verifyStats, null, 1))
   if (!args.quiet) console.log(`ydiff gen: ${count - skipped.length} sessions (${nUpdates} delivered updates, ${(bytes / 1e6).toFixed(2)} MB) with yjs ${version} in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${out}`)
 }
