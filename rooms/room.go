@@ -1,0 +1,570 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/collabd/collabd/awareness"
+	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/ydoc"
+	"github.com/collabd/collabd/yprotocol"
+)
+
+type eventKind int
+
+const (
+	evJoin eventKind = iota + 1
+	evLeave
+	evFrame
+	evCall
+)
+
+// event is what the room's goroutine receives in its inbox.
+type event struct {
+	kind  eventKind
+	conn  *Conn
+	frame []byte
+	call  func(rm *Room) // evCall: runs on the room's goroutine
+	reply chan error     // evJoin
+}
+
+// Room is one live document. Its fields are owned by its goroutine (run)
+// unless marked otherwise.
+type Room struct {
+	reg  *Registry
+	name string
+	log  *slog.Logger
+
+	inbox chan event    // to the room; never closed
+	stop  chan struct{} // closed by Registry.Shutdown
+	// async holds events posted without blocking (leaves), guarded by
+	// asyncMu; asyncWake has a token when it is not empty.
+	asyncMu   sync.Mutex
+	async     []event
+	asyncWake chan struct{}
+	stopOnce  sync.Once
+
+	joining int // joins in flight; guarded by reg.mu
+
+	loaded  bool
+	loadErr error
+	doc     *ydoc.Doc
+	aware   *awareness.State
+	conns   map[*Conn]struct{}
+	docSize int // estimated encoded size of the document
+
+	// Persistence: accepted updates not yet handed to the store, the batch
+	// being appended, and messages held until the updates before them are
+	// stored.
+	queue      [][]byte
+	queueBytes int
+	inflight   bool
+	accepted   uint64 // updates accepted so far
+	persisted  uint64 // updates stored so far
+	held       []heldMsg
+	lastSeq    int64 // newest stored log entry
+	baseSeq    int64 // log entries up to this are in the stored snapshot
+	persistRes chan persistResult
+	retry      *time.Timer
+	failing    bool // the last append failed
+
+	idle *time.Timer
+}
+
+// heldMsg is a frame that may only go out once the first after updates
+// accepted by the room are stored; to nil means every connection.
+type heldMsg struct {
+	after uint64
+	to    *Conn
+	frame []byte
+	done  func(error) // for REST updates: called when stored
+}
+
+type persistResult struct {
+	n   int
+	seq int64
+	err error
+}
+
+func newRoom(reg *Registry, name string) *Room {
+	return &Room{
+		reg:        reg,
+		name:       name,
+		log:        reg.log.With("room", name),
+		inbox:      make(chan event, reg.opts.InboxSize),
+		stop:       make(chan struct{}),
+		asyncWake:  make(chan struct{}, 1),
+		conns:      make(map[*Conn]struct{}),
+		persistRes: make(chan persistResult, 1),
+	}
+}
+
+// post delivers an event to the room, waiting while its inbox is full.
+func (rm *Room) post(ctx context.Context, ev event) error {
+	select {
+	case rm.inbox <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-rm.stop:
+		return ErrShuttingDown
+	}
+}
+
+// postAsync delivers an event without ever blocking.
+func (rm *Room) postAsync(ev event) {
+	rm.asyncMu.Lock()
+	rm.async = append(rm.async, ev)
+	rm.asyncMu.Unlock()
+	select {
+	case rm.asyncWake <- struct{}{}:
+	default:
+	}
+}
+
+func (rm *Room) takeAsync() []event {
+	rm.asyncMu.Lock()
+	defer rm.asyncMu.Unlock()
+	evs := rm.async
+	rm.async = nil
+	return evs
+}
+
+// run is the room's goroutine.
+func (rm *Room) run() {
+	defer rm.reg.wg.Done()
+	rm.load()
+	expiry := time.NewTicker(rm.reg.opts.AwarenessTimeout / 10)
+	defer expiry.Stop()
+	rm.idle = time.NewTimer(rm.reg.opts.IdleTimeout)
+	defer rm.idle.Stop()
+	for {
+		var retry <-chan time.Time
+		if rm.retry != nil {
+			retry = rm.retry.C
+		}
+		select {
+		case ev := <-rm.inbox:
+			rm.handle(ev)
+		case <-rm.asyncWake:
+			for _, ev := range rm.takeAsync() {
+				rm.handle(ev)
+			}
+		case res := <-rm.persistRes:
+			rm.persistDone(res)
+		case <-retry:
+			rm.retry = nil
+			rm.startPersist()
+		case now := <-expiry.C:
+			if rm.aware != nil {
+				rm.broadcastAwareness(rm.aware.Expire(now))
+			}
+		case <-rm.idle.C:
+			if rm.maybeHibernate() {
+				return
+			}
+		case <-rm.stop:
+			rm.shutdown()
+			return
+		}
+	}
+}
+
+// load reads the stored state into a new document.
+func (rm *Room) load() {
+	rm.doc = ydoc.New(ydoc.Options{})
+	rm.aware = awareness.New(awareness.Options{Timeout: rm.reg.opts.AwarenessTimeout})
+	st := rm.reg.opts.Store
+	if st == nil {
+		rm.loaded = true
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rm.reg.opts.OpTimeout)
+	defer cancel()
+	start := time.Now()
+	stored, err := st.Load(ctx, rm.name)
+	switch {
+	case errors.Is(err, docstore.ErrNotFound):
+		rm.loaded = true
+		return
+	case err != nil:
+		rm.loadErr = fmt.Errorf("%w: loading %q: %w", ErrUnavailable, rm.name, err)
+		rm.log.Error("load failed", "err", err)
+		return
+	}
+	if len(stored.Snapshot) > 0 {
+		if err := rm.doc.ApplyUpdate(stored.Snapshot); err != nil {
+			rm.loadErr = fmt.Errorf("%w: stored snapshot of %q: %w", ErrUnavailable, rm.name, err)
+			rm.log.Error("stored snapshot does not decode", "err", err)
+			return
+		}
+	}
+	rm.docSize = len(stored.Snapshot)
+	for _, e := range stored.Entries {
+		// Each stored update was accepted once; one that no longer applies
+		// means corruption, and the room must not pretend otherwise.
+		if err := rm.doc.ApplyUpdate(e.Update); err != nil {
+			rm.loadErr = fmt.Errorf("%w: stored update %d of %q: %w", ErrUnavailable, e.Seq, rm.name, err)
+			rm.log.Error("stored update does not decode", "seq", e.Seq, "err", err)
+			return
+		}
+		rm.docSize += len(e.Update)
+	}
+	rm.baseSeq, rm.lastSeq = stored.Through, stored.LastSeq
+	rm.loaded = true
+	rm.log.Debug("loaded", "bytes", rm.docSize, "updates", len(stored.Entries), "took", time.Since(start))
+}
+
+func (rm *Room) handle(ev event) {
+	switch ev.kind {
+	case evJoin:
+		rm.reg.release(rm)
+		if rm.loadErr != nil {
+			ev.reply <- rm.loadErr
+			rm.maybeLeaveAfterFailedLoad()
+			return
+		}
+		rm.join(ev.conn)
+		ev.reply <- nil
+	case evLeave:
+		rm.drop(ev.conn)
+	case evFrame:
+		if _, ok := rm.conns[ev.conn]; ok {
+			rm.receive(ev.conn, ev.frame)
+		}
+	case evCall:
+		ev.call(rm)
+	}
+}
+
+// maybeLeaveAfterFailedLoad unregisters a room that could not load once no
+// join is on its way, so that a later join tries loading again.
+func (rm *Room) maybeLeaveAfterFailedLoad() {
+	rm.idle.Reset(0)
+}
+
+func (rm *Room) join(c *Conn) {
+	rm.conns[c] = struct{}{}
+	rm.idle.Stop()
+	// SyncStep1 carries only the state vector, never document content, so
+	// it need not wait for pending appends.
+	if !c.peer.Send(yprotocol.AppendSyncStep1(nil, rm.doc.EncodeStateVector())) {
+		rm.kick(c, CloseSlowConsumer)
+		return
+	}
+	if rm.aware.Len() > 0 && !c.peer.Send(rm.aware.AppendFull(nil)) {
+		rm.kick(c, CloseSlowConsumer)
+	}
+}
+
+// drop removes a connection and announces that its clients are gone.
+func (rm *Room) drop(c *Conn) {
+	if _, ok := rm.conns[c]; !ok {
+		return
+	}
+	delete(rm.conns, c)
+	rm.broadcastAwareness(rm.aware.RemoveConn(awareness.ConnID(c.id), time.Now()))
+	if len(rm.conns) == 0 {
+		rm.idle.Reset(rm.reg.opts.IdleTimeout)
+	}
+}
+
+// kick closes a connection for reason and drops it.
+func (rm *Room) kick(c *Conn, reason CloseReason) {
+	c.peer.Close(reason)
+	c.left.Store(true)
+	rm.drop(c)
+}
+
+func (rm *Room) send(c *Conn, frame []byte) {
+	if !c.peer.Send(frame) {
+		rm.log.Warn("closing slow connection", "conn", c.id)
+		rm.kick(c, CloseSlowConsumer)
+	}
+}
+
+func (rm *Room) broadcast(frame []byte) {
+	for c := range rm.conns {
+		rm.send(c, frame)
+	}
+}
+
+func (rm *Room) broadcastAwareness(ch awareness.Changes) {
+	if ch.Frame != nil {
+		rm.broadcast(ch.Frame)
+	}
+}
+
+// receive handles every message of a frame from c.
+func (rm *Room) receive(c *Conn, frame []byte) {
+	err := yprotocol.Decode(frame, func(m yprotocol.Message) error {
+		switch m.Kind {
+		case yprotocol.KindSyncStep1:
+			diff, err := rm.doc.EncodeDiff(m.Payload)
+			if err != nil {
+				return err
+			}
+			rm.sendDoc(c, yprotocol.AppendSyncStep2(nil, diff))
+		case yprotocol.KindSyncStep2, yprotocol.KindUpdate:
+			if c.readOnly {
+				rm.send(c, yprotocol.AppendPermissionDenied(nil, "read-only connection"))
+				return nil
+			}
+			return rm.acceptUpdate(m.Payload, nil)
+		case yprotocol.KindAwareness:
+			ch, err := rm.aware.Apply(awareness.ConnID(c.id), m.Payload, time.Now())
+			if err != nil {
+				return err
+			}
+			rm.broadcastAwareness(ch)
+		case yprotocol.KindQueryAwareness:
+			rm.send(c, rm.aware.AppendFull(nil))
+		case yprotocol.KindPermissionDenied:
+			// Clients do not send these; ignore.
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	if _, ok := rm.conns[c]; !ok {
+		return // kicked while handling the frame
+	}
+	reason := CloseBadMessage
+	if errors.Is(err, ErrTooLarge) {
+		reason = CloseTooLarge
+	}
+	rm.log.Info("closing connection after bad message", "conn", c.id, "err", err)
+	rm.kick(c, reason)
+}
+
+// ErrTooLarge is wrapped by errors about an update that would make a
+// document exceed Options.MaxDocumentSize.
+var ErrTooLarge = errors.New("rooms: document would exceed its size limit")
+
+// acceptUpdate applies an update from a client (or REST), queues it for
+// the store and queues its relay behind that. done, if set, is called once
+// the update is stored (or storing it failed for good).
+func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
+	if rm.docSize+len(update) > rm.reg.opts.MaxDocumentSize {
+		return fmt.Errorf("%w: %d + %d bytes, limit %d", ErrTooLarge, rm.docSize, len(update), rm.reg.opts.MaxDocumentSize)
+	}
+	if err := rm.doc.ApplyUpdate(update); err != nil {
+		return err
+	}
+	rm.docSize += len(update)
+	rm.accepted++
+	if rm.reg.opts.Store == nil {
+		rm.persisted = rm.accepted
+	} else {
+		// The frame's buffer belongs to the room now (Receive's contract),
+		// so the update can be queued without a copy.
+		rm.queue = append(rm.queue, update)
+		rm.queueBytes += len(update)
+		rm.startPersist()
+	}
+	relay := yprotocol.AppendUpdate(nil, update)
+	if rm.persisted == rm.accepted {
+		rm.broadcast(relay)
+		if done != nil {
+			done(nil)
+		}
+		return nil
+	}
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})
+	return nil
+}
+
+// sendDoc sends a frame carrying document state to c once everything the
+// room accepted before it is stored.
+func (rm *Room) sendDoc(c *Conn, frame []byte) {
+	if rm.persisted == rm.accepted {
+		rm.send(c, frame)
+		return
+	}
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, to: c, frame: frame})
+}
+
+// startPersist hands the queued updates to the store unless an append is
+// in flight (its completion starts the next one: group commit).
+func (rm *Room) startPersist() {
+	if rm.inflight || rm.retry != nil || len(rm.queue) == 0 {
+		return
+	}
+	batch := rm.queue
+	rm.queue, rm.queueBytes = nil, 0
+	rm.inflight = true
+	st, name, timeout := rm.reg.opts.Store, rm.name, rm.reg.opts.OpTimeout
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		seq, err := st.Append(ctx, name, batch...)
+		if err != nil {
+			// Put the batch back in front for the retry.
+			rm.persistRes <- persistResult{n: -len(batch), err: &appendError{batch: batch, err: err}}
+			return
+		}
+		rm.persistRes <- persistResult{n: len(batch), seq: seq}
+	}()
+}
+
+type appendError struct {
+	batch [][]byte
+	err   error
+}
+
+func (e *appendError) Error() string { return e.err.Error() }
+func (e *appendError) Unwrap() error { return e.err }
+
+func (rm *Room) persistDone(res persistResult) {
+	rm.inflight = false
+	if res.err != nil {
+		var ae *appendError
+		errors.As(res.err, &ae)
+		rm.queue = append(ae.batch, rm.queue...)
+		for _, u := range ae.batch {
+			rm.queueBytes += len(u)
+		}
+		if !rm.failing {
+			rm.failing = true
+			rm.reg.storeErrors.Add(1)
+		}
+		rm.log.Error("storing updates failed; holding them and retrying", "updates", len(ae.batch), "err", ae.err)
+		rm.retry = time.NewTimer(time.Second)
+		return
+	}
+	if rm.failing {
+		rm.failing = false
+		rm.reg.storeErrors.Add(-1)
+		rm.log.Info("storing updates works again")
+	}
+	rm.persisted += uint64(res.n)
+	rm.lastSeq = res.seq
+	rm.flushHeld()
+	rm.startPersist()
+}
+
+// flushHeld sends the held messages whose updates are stored, in order.
+func (rm *Room) flushHeld() {
+	i := 0
+	for ; i < len(rm.held) && rm.held[i].after <= rm.persisted; i++ {
+		h := rm.held[i]
+		switch {
+		case h.to == nil:
+			rm.broadcast(h.frame)
+		default:
+			if _, ok := rm.conns[h.to]; ok {
+				rm.send(h.to, h.frame)
+			}
+		}
+		if h.done != nil {
+			h.done(nil)
+		}
+	}
+	clear(rm.held[:i])
+	rm.held = rm.held[i:]
+}
+
+// drainPersist waits until every accepted update is stored, or ctx ends.
+func (rm *Room) drainPersist(ctx context.Context) error {
+	for rm.inflight || len(rm.queue) > 0 {
+		if !rm.inflight {
+			if rm.retry != nil {
+				rm.retry.Stop()
+				rm.retry = nil
+			}
+			rm.startPersist()
+		}
+		select {
+		case res := <-rm.persistRes:
+			rm.persistDone(res)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// compact stores the document's state as the new snapshot if the log has
+// entries the snapshot lacks.
+func (rm *Room) compact(ctx context.Context, trigger docstore.Trigger) error {
+	st := rm.reg.opts.Store
+	if st == nil || !rm.loaded || rm.lastSeq <= rm.baseSeq {
+		return nil
+	}
+	snap := rm.doc.EncodeStateAsUpdate(nil)
+	if _, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger); err != nil {
+		return fmt.Errorf("compacting %q: %w", rm.name, err)
+	}
+	rm.baseSeq = rm.lastSeq
+	rm.docSize = len(snap)
+	return nil
+}
+
+// maybeHibernate runs when the idle timer fires: a room without
+// connections compacts its state and leaves memory, unless a join arrived.
+func (rm *Room) maybeHibernate() bool {
+	if len(rm.conns) > 0 {
+		return false
+	}
+	if rm.loadErr != nil {
+		return rm.reg.tryRemove(rm, false)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rm.reg.opts.OpTimeout)
+	defer cancel()
+	if err := rm.drainPersist(ctx); err != nil {
+		rm.log.Warn("not hibernating: updates not stored yet", "err", err)
+		rm.idle.Reset(rm.reg.opts.IdleTimeout)
+		return false
+	}
+	if err := rm.compact(ctx, docstore.TriggerHibernate); err != nil {
+		// The log still holds everything; hibernating is safe, and the
+		// next load reads the log.
+		rm.log.Warn("compaction failed", "err", err)
+	}
+	if len(rm.conns) > 0 || !rm.reg.tryRemove(rm, false) {
+		// A join is on its way: stay.
+		return false
+	}
+	// Events posted after acquire failed to find us cannot exist (acquire
+	// and tryRemove share the lock), but the inbox may still hold frames of
+	// connections that already left; they need no answer.
+	rm.log.Debug("hibernated")
+	return true
+}
+
+// shutdown closes every connection, stores what is queued and compacts.
+func (rm *Room) shutdown() {
+	for c := range rm.conns {
+		c.peer.Close(CloseGoingAway)
+		c.left.Store(true)
+	}
+	clear(rm.conns)
+	ctx, cancel := context.WithTimeout(context.Background(), rm.reg.opts.OpTimeout)
+	defer cancel()
+	if err := rm.drainPersist(ctx); err != nil {
+		rm.log.Error("shutdown: updates not stored", "err", err)
+	} else if err := rm.compact(ctx, docstore.TriggerHibernate); err != nil {
+		rm.log.Warn("shutdown: compaction failed", "err", err)
+	}
+	rm.reg.tryRemove(rm, true)
+	// Joins that raced the shutdown get an error instead of hanging.
+	for {
+		select {
+		case ev := <-rm.inbox:
+			if ev.kind == evJoin {
+				rm.reg.release(rm)
+				ev.reply <- ErrShuttingDown
+			}
+		default:
+			if rm.failing {
+				rm.reg.storeErrors.Add(-1)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,550 @@
+package rooms
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/ydoc"
+	"github.com/collabd/collabd/yprotocol"
+)
+
+// fakePeer records what a room sends it.
+type fakePeer struct {
+	frames chan []byte
+	mu     sync.Mutex
+	full   bool
+	reason CloseReason
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPeer() *fakePeer {
+	return &fakePeer{frames: make(chan []byte, 4096), closed: make(chan struct{})}
+}
+
+func (p *fakePeer) Send(frame []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.full {
+		return false
+	}
+	p.frames <- frame
+	return true
+}
+
+func (p *fakePeer) Close(reason CloseReason) {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.reason = reason
+		p.mu.Unlock()
+		close(p.closed)
+	})
+}
+
+func (p *fakePeer) setFull() {
+	p.mu.Lock()
+	p.full = true
+	p.mu.Unlock()
+}
+
+// next returns the next frame's first message, failing after a while.
+func (p *fakePeer) next(t *testing.T) yprotocol.Message {
+	t.Helper()
+	select {
+	case f := <-p.frames:
+		var first yprotocol.Message
+		if err := yprotocol.Decode(f, func(m yprotocol.Message) error {
+			if first.Kind == 0 {
+				first = m
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("room sent an undecodable frame: %v", err)
+		}
+		return first
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame from the room")
+	}
+	panic("unreachable")
+}
+
+// nextKind skips frames until one of kind k.
+func (p *fakePeer) nextKind(t *testing.T, k yprotocol.Kind) yprotocol.Message {
+	t.Helper()
+	for {
+		if m := p.next(t); m.Kind == k {
+			return m
+		}
+	}
+}
+
+func (p *fakePeer) waitClosed(t *testing.T) CloseReason {
+	t.Helper()
+	select {
+	case <-p.closed:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.reason
+	case <-time.After(5 * time.Second):
+		t.Fatal("peer not closed")
+	}
+	return 0
+}
+
+// memStore is an in-memory Store with hooks for failures.
+type memStore struct {
+	mu       sync.Mutex
+	docs     map[string]*docstore.Stored
+	appends  int
+	compacts int
+	failLoad error
+	failApp  error
+	gate     chan struct{} // when set, Append waits for a token
+}
+
+func newMemStore() *memStore { return &memStore{docs: make(map[string]*docstore.Stored)} }
+
+func (s *memStore) Load(_ context.Context, doc string) (*docstore.Stored, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failLoad != nil {
+		return nil, s.failLoad
+	}
+	d := s.docs[doc]
+	if d == nil {
+		return nil, docstore.ErrNotFound
+	}
+	cp := *d
+	cp.Entries = append([]docstore.Entry(nil), d.Entries...)
+	return &cp, nil
+}
+
+func (s *memStore) Append(ctx context.Context, doc string, updates ...[]byte) (int64, error) {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failApp != nil {
+		return 0, s.failApp
+	}
+	d := s.docs[doc]
+	if d == nil {
+		d = &docstore.Stored{}
+		s.docs[doc] = d
+	}
+	for _, u := range updates {
+		d.LastSeq++
+		d.Entries = append(d.Entries, docstore.Entry{Seq: d.LastSeq, Update: bytes.Clone(u)})
+	}
+	s.appends++
+	return d.LastSeq, nil
+}
+
+func (s *memStore) Compact(_ context.Context, doc string, snap []byte, through int64, trigger docstore.Trigger) (docstore.Version, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.docs[doc]
+	if d == nil || through > d.LastSeq {
+		return docstore.Version{}, fmt.Errorf("bad compaction of %q through %d", doc, through)
+	}
+	var rest []docstore.Entry
+	for _, e := range d.Entries {
+		if e.Seq > through {
+			rest = append(rest, e)
+		}
+	}
+	d.Snapshot, d.Through, d.Entries = bytes.Clone(snap), through, rest
+	s.compacts++
+	return docstore.Version{ID: int64(s.compacts), Trigger: trigger}, nil
+}
+
+func (s *memStore) setGate(g chan struct{}) {
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+}
+
+func (s *memStore) content(t *testing.T, doc string) string {
+	t.Helper()
+	st, err := s.Load(context.Background(), doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ydoc.New(ydoc.Options{})
+	if st.Snapshot != nil {
+		if err := d.ApplyUpdate(st.Snapshot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range st.Entries {
+		if err := d.ApplyUpdate(e.Update); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d.RootAs("t", ydoc.KindText).String()
+}
+
+// editor makes text updates as a client would.
+type editor struct{ d *ydoc.Doc }
+
+func newEditor(id uint64) *editor { return &editor{ydoc.New(ydoc.Options{ClientID: id})} }
+
+func (e *editor) insert(t *testing.T, s string) []byte {
+	t.Helper()
+	u, err := e.d.Transact(func(tx *ydoc.Txn) error {
+		txt := e.d.Root("t")
+		return tx.InsertText(txt, txt.Len(), s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func updateFrame(u []byte) []byte { return yprotocol.AppendUpdate(nil, u) }
+
+func join(t *testing.T, reg *Registry, room string, readOnly bool) (*Conn, *fakePeer) {
+	t.Helper()
+	p := newPeer()
+	c, err := reg.Join(context.Background(), room, p, readOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.next(t); m.Kind != yprotocol.KindSyncStep1 {
+		t.Fatalf("first message %v, want sync step 1", m.Kind)
+	}
+	return c, p
+}
+
+func textOf(t *testing.T, update []byte) string {
+	t.Helper()
+	d := ydoc.New(ydoc.Options{})
+	if err := d.ApplyUpdate(update); err != nil {
+		t.Fatal(err)
+	}
+	return d.RootAs("t", ydoc.KindText).String()
+}
+
+func TestRelayToEveryConnectionAfterStoring(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	_, pb := join(t, reg, "r", false)
+
+	gate := make(chan struct{})
+	st.setGate(gate)
+	u := newEditor(1).insert(t, "hello")
+	if err := a.Receive(context.Background(), updateFrame(u)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-pb.frames:
+		t.Fatalf("relayed before the update was stored: %x", f)
+	case <-time.After(50 * time.Millisecond):
+	}
+	gate <- struct{}{}
+	for _, p := range []*fakePeer{pa, pb} { // the sender gets its echo too
+		m := p.nextKind(t, yprotocol.KindUpdate)
+		if !bytes.Equal(m.Payload, u) {
+			t.Fatal("relayed update differs")
+		}
+	}
+	st.setGate(nil)
+	if got := st.content(t, "r"); got != "hello" {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+func TestLateJoinerSyncs(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	e := newEditor(1)
+	for _, s := range []string{"one ", "two ", "three"} {
+		if err := a.Receive(context.Background(), updateFrame(e.insert(t, s))); err != nil {
+			t.Fatal(err)
+		}
+		pa.nextKind(t, yprotocol.KindUpdate)
+	}
+	b, pb := join(t, reg, "r", false)
+	if err := b.Receive(context.Background(), yprotocol.AppendSyncStep1(nil, []byte{0})); err != nil {
+		t.Fatal(err)
+	}
+	m := pb.nextKind(t, yprotocol.KindSyncStep2)
+	if got := textOf(t, m.Payload); got != "one two three" {
+		t.Fatalf("late joiner got %q", got)
+	}
+}
+
+func TestBadUpdateClosesOnlyItsConnection(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	b, pb := join(t, reg, "r", false)
+	e := newEditor(1)
+	if err := a.Receive(context.Background(), updateFrame(e.insert(t, "ok"))); err != nil {
+		t.Fatal(err)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+	pb.nextKind(t, yprotocol.KindUpdate)
+	for _, bad := range [][]byte{
+		{0, 2, 5, 1, 2},          // update whose bytes do not decode
+		{9, 9, 9},                // unknown message type
+		{0, 2, 200, 200, 200, 1}, // length beyond the frame
+	} {
+		if err := b.Receive(context.Background(), bad); err != nil {
+			t.Fatal(err)
+		}
+		if r := pb.waitClosed(t); r != CloseBadMessage {
+			t.Fatalf("closed with %v", r)
+		}
+		b, pb = join(t, reg, "r", false)
+	}
+	if err := a.Receive(context.Background(), updateFrame(e.insert(t, "!"))); err != nil {
+		t.Fatal(err)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+	if got := st.content(t, "r"); got != "ok!" {
+		t.Fatalf("stored %q", got)
+	}
+	_ = b
+}
+
+func TestReadOnlyConnectionCannotWrite(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	c, p := join(t, reg, "r", true)
+	if err := c.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "x"))); err != nil {
+		t.Fatal(err)
+	}
+	if m := p.next(t); m.Kind != yprotocol.KindPermissionDenied {
+		t.Fatalf("got %v, want permission denied", m.Kind)
+	}
+	err := reg.View(context.Background(), "r", func(d *ydoc.Doc) error {
+		if len(d.StateVector()) != 0 {
+			return errors.New("read-only update was applied")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlowConsumerIsClosedNotSkipped(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	_, pb := join(t, reg, "r", false)
+	pb.setFull()
+	if err := a.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "x"))); err != nil {
+		t.Fatal(err)
+	}
+	if r := pb.waitClosed(t); r != CloseSlowConsumer {
+		t.Fatalf("closed with %v", r)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+}
+
+func TestAwarenessRemovedWhenConnectionLeaves(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	a, _ := join(t, reg, "r", false)
+	_, pb := join(t, reg, "r", false)
+	state := []byte(`{"user":{"name":"ada"}}`)
+	payload := []byte{1, 42, 1, byte(len(state))}
+	payload = append(payload, state...)
+	if err := a.Receive(context.Background(), yprotocol.AppendAwarenessPayload(nil, payload)); err != nil {
+		t.Fatal(err)
+	}
+	m := pb.nextKind(t, yprotocol.KindAwareness)
+	if !bytes.Contains(m.Payload, state) {
+		t.Fatalf("awareness relay %q", m.Payload)
+	}
+	a.Leave()
+	m = pb.nextKind(t, yprotocol.KindAwareness)
+	if !bytes.Contains(m.Payload, []byte("null")) {
+		t.Fatalf("removal %q", m.Payload)
+	}
+}
+
+func TestFailedLoadRefusesInsteadOfStartingEmpty(t *testing.T) {
+	st := newMemStore()
+	st.failLoad = errors.New("disk on fire")
+	reg := NewRegistry(Options{Store: st, IdleTimeout: time.Millisecond})
+	defer reg.Shutdown(context.Background())
+	if _, err := reg.Join(context.Background(), "r", newPeer(), false); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("join: %v, want ErrUnavailable", err)
+	}
+	if st.appends != 0 || st.compacts != 0 {
+		t.Fatal("a room that failed to load wrote to the store")
+	}
+	// Once the store works again, a new join loads the room.
+	st.mu.Lock()
+	st.failLoad = nil
+	st.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := reg.Join(context.Background(), "r", newPeer(), false)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room still unavailable: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStoreFailureHoldsRelaysUntilStored(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	st.mu.Lock()
+	st.failApp = errors.New("database down")
+	st.mu.Unlock()
+	if err := a.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "x"))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for reg.Ready() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("registry stays ready while appends fail")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case f := <-pa.frames:
+		t.Fatalf("relayed an update that is not stored: %x", f)
+	default:
+	}
+	st.mu.Lock()
+	st.failApp = nil
+	st.mu.Unlock()
+	pa.nextKind(t, yprotocol.KindUpdate) // after the retry
+	if err := reg.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.content(t, "r"); got != "x" {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+func TestRESTApplyAndView(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	_, p := join(t, reg, "r", false)
+	if err := reg.ApplyUpdate(context.Background(), "r", newEditor(5).insert(t, "rest")); err != nil {
+		t.Fatal(err)
+	}
+	p.nextKind(t, yprotocol.KindUpdate)
+	if err := reg.ApplyUpdate(context.Background(), "r", []byte{1, 2, 3}); !errors.Is(err, ydoc.ErrInvalidUpdate) {
+		t.Fatalf("bad update: %v", err)
+	}
+	var got string
+	if err := reg.View(context.Background(), "r", func(d *ydoc.Doc) error {
+		got = d.RootAs("t", ydoc.KindText).String()
+		return nil
+	}); err != nil || got != "rest" {
+		t.Fatalf("view: %q %v", got, err)
+	}
+	if err := reg.View(context.Background(), "nope", func(*ydoc.Doc) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown room: %v", err)
+	}
+}
+
+func TestHibernateCompactsAndReloads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		reg := NewRegistry(Options{Store: st, IdleTimeout: time.Minute})
+		a, pa := join(t, reg, "r", false)
+		if err := a.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "kept"))); err != nil {
+			t.Fatal(err)
+		}
+		pa.nextKind(t, yprotocol.KindUpdate)
+		a.Leave()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if reg.Len() != 1 {
+			t.Fatal("room left before the idle timeout")
+		}
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		if reg.Len() != 0 {
+			t.Fatal("idle room still in memory")
+		}
+		if st.compacts != 1 || len(st.docs["r"].Entries) != 0 {
+			t.Fatalf("compactions %d, log entries left %d", st.compacts, len(st.docs["r"].Entries))
+		}
+		b, pb := join(t, reg, "r", false)
+		if err := b.Receive(context.Background(), yprotocol.AppendSyncStep1(nil, []byte{0})); err != nil {
+			t.Fatal(err)
+		}
+		if got := textOf(t, pb.nextKind(t, yprotocol.KindSyncStep2).Payload); got != "kept" {
+			t.Fatalf("after hibernation: %q", got)
+		}
+		if err := reg.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if r := pb.waitClosed(t); r != CloseGoingAway {
+			t.Fatalf("closed with %v", r)
+		}
+	})
+}
+
+func TestJoinsRacingHibernationAreNeverLost(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st, IdleTimeout: time.Microsecond})
+	defer reg.Shutdown(context.Background())
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			e := newEditor(uint64(w + 1))
+			for i := range 30 {
+				p := newPeer()
+				c, err := reg.Join(context.Background(), "r", p, false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				u := e.insert(t, fmt.Sprint(i%10))
+				if err := c.Receive(context.Background(), updateFrame(u)); err != nil {
+					t.Error(err)
+					return
+				}
+				for {
+					if m := p.next(t); m.Kind == yprotocol.KindUpdate && bytes.Equal(m.Payload, u) {
+						break
+					}
+				}
+				c.Leave()
+			}
+		})
+	}
+	wg.Wait()
+	if err := reg.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(st.content(t, "r")); got != 8*30 {
+		t.Fatalf("stored %d characters, want %d", got, 8*30)
+	}
+}

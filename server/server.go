@@ -1,0 +1,187 @@
+// Package server is collabd's HTTP and WebSocket transport: the routes, the
+// upgrade of y-websocket and y-partykit connections, each connection's read
+// loop and write pump, the REST handlers, and the mapping of room close
+// reasons to WebSocket close codes. It is the only package that imports a
+// WebSocket library; the rooms behind it never see the network.
+//
+// # Connections
+//
+// Each WebSocket connection has a read loop (the handler's goroutine, which
+// owns the connection and waits for the others before it returns) and a
+// write pump (the only writer). The room sends through a bounded queue that
+// never blocks it; a connection whose queue is full is closed with 1013 (try
+// again later), and its client reconnects and resyncs. The write pump drains
+// what is queued before it writes, puts a deadline on every write, and
+// sends a close frame with the room's reason before the connection ends.
+// Pings go out every PingInterval; a peer that does not answer within
+// PingTimeout is closed.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/collabd/collabd/rooms"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxFrameSize = 32 << 20
+	DefaultSendQueue    = 512
+	DefaultPingInterval = 20 * time.Second
+	DefaultPingTimeout  = 15 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	MaxRoomNameLength   = 256
+)
+
+// Options configure a Server. The zero value of each field is its default.
+type Options struct {
+	// Registry holds the rooms. Required.
+	Registry *rooms.Registry
+	// Logger receives request and connection logs; nil discards them.
+	Logger *slog.Logger
+	// MaxFrameSize bounds one incoming WebSocket message (and one
+	// reassembled y-partykit batch) and one REST update body, in bytes.
+	MaxFrameSize int64
+	// SendQueue bounds the frames waiting to be written to a connection.
+	SendQueue int
+	// PingInterval and PingTimeout: keepalive of WebSocket connections.
+	PingInterval, PingTimeout time.Duration
+	// WriteTimeout bounds each write to a connection.
+	WriteTimeout time.Duration
+	// OriginPatterns lists the browser origins allowed to open WebSocket
+	// connections (host patterns as coder/websocket takes them). Empty
+	// allows every origin, as the y-websocket server does.
+	OriginPatterns []string
+	// Ready reports whether storage is reachable, for /readyz; nil is
+	// always ready.
+	Ready func(ctx context.Context) error
+	// Home serves GET / (the demo editor); nil serves a short text page.
+	Home http.Handler
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = DefaultSendQueue
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	return o
+}
+
+// Server serves collabd's HTTP API. It holds no listener of its own.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	reg   *rooms.Registry
+	mux   *http.ServeMux
+	conns connSet
+}
+
+// New returns a server for opts.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, log: opts.Logger, reg: opts.Registry, mux: http.NewServeMux()}
+	s.conns.init()
+	s.mux.HandleFunc("GET /ws/{room...}", s.handleYWebsocket)
+	s.mux.HandleFunc("GET /parties/{party}/{room...}", s.handlePartykit)
+	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
+	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	s.mux.HandleFunc("GET /api/docs/{room}", s.handleGetDoc)
+	s.mux.HandleFunc("GET /api/docs/{room}/update", s.handleGetUpdate)
+	s.mux.HandleFunc("POST /api/docs/{room}/update", s.handlePostUpdate)
+	if opts.Home != nil {
+		s.mux.Handle("GET /{$}", opts.Home)
+	} else {
+		s.mux.HandleFunc("GET /{$}", s.handleHome)
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Wait blocks until every WebSocket connection has ended, or ctx ends.
+// http.Server.Shutdown does not wait for hijacked connections; call this
+// after Registry.Shutdown has closed them.
+func (s *Server) Wait(ctx context.Context) error { return s.conns.wait(ctx) }
+
+// validRoom checks a room name: 1 to MaxRoomNameLength bytes of UTF-8
+// without control characters.
+func validRoom(name string) error {
+	switch {
+	case name == "":
+		return errors.New("room name is empty")
+	case len(name) > MaxRoomNameLength:
+		return fmt.Errorf("room name is longer than %d bytes", MaxRoomNameLength)
+	case !utf8.ValidString(name):
+		return errors.New("room name is not UTF-8")
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("room name contains control characters")
+	}
+	return nil
+}
+
+// writeError writes a JSON error body.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the response failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	err := s.reg.Ready()
+	if err == nil && s.opts.Ready != nil {
+		err = s.opts.Ready(ctx)
+	}
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ready"})
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, "collabd is running.\n\n"+
+		"y-websocket: new WebsocketProvider('ws://HOST/ws', room, doc)\n"+
+		"y-partykit:  new YPartyKitProvider('HOST', room, doc)\n"+
+		"REST:        GET /api/docs/{room}, GET|POST /api/docs/{room}/update\n")
+}
