@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/docstore/embedded"
+	"github.com/collabd/collabd/rooms"
+	"github.com/collabd/collabd/server"
+)
+
+var errHelp = flag.ErrHelp
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// config is every setting, each a flag with a COLLABD_* environment
+// fallback (a flag given on the command line wins).
+type config struct {
+	addr             string
+	dataDir          string
+	databaseURL      string
+	maxFrameSize     int64
+	maxDocumentSize  int
+	sendQueue        int
+	idleTimeout      time.Duration
+	pingInterval     time.Duration
+	pingTimeout      time.Duration
+	writeTimeout     time.Duration
+	awarenessTimeout time.Duration
+	shutdownGrace    time.Duration
+	allowedOrigins   string
+	logLevel         string
+	logFormat        string
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("collabd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the embedded store (used when no database URL is set)")
+	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL (postgres://...); empty uses the embedded store")
+	fs.Int64Var(&c.maxFrameSize, "max-frame-size", server.DefaultMaxFrameSize, "largest WebSocket message or REST update accepted, in bytes")
+	fs.IntVar(&c.maxDocumentSize, "max-document-size", rooms.DefaultMaxDocumentSize, "largest document, in bytes of its encoded state")
+	fs.IntVar(&c.sendQueue, "send-queue", server.DefaultSendQueue, "frames queued per connection before it is closed as too slow")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", rooms.DefaultIdleTimeout, "how long a room without connections stays in memory before it compacts and hibernates")
+	fs.DurationVar(&c.pingInterval, "ping-interval", server.DefaultPingInterval, "WebSocket keepalive ping interval")
+	fs.DurationVar(&c.pingTimeout, "ping-timeout", server.DefaultPingTimeout, "close a connection whose pong takes longer than this")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "deadline of each write to a connection")
+	fs.DurationVar(&c.awarenessTimeout, "awareness-timeout", rooms.DefaultAwarenessTimeout, "presence states not renewed for this long expire")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for connections to close and rooms to persist")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser origins (host patterns) allowed to connect; empty allows all")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: collabd [flags]\n\nEvery flag can also be set with an environment variable: COLLABD_ and the\nflag's name in upper case with - as _ (e.g. COLLABD_ADDR). Flags win.\n\n")
+		fs.PrintDefaults()
+	}
+	// Environment first, so that flags on the command line override it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "COLLABD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = usageError{fmt.Errorf("%s=%q: %w", name, v, err)}
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+	}
+	return c, nil
+}
+
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("log level %q: %w", c.logLevel, err)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("log format %q: want text or json", c.logFormat)}
+}
+
+// openStore opens the configured store.
+func openStore(c *config) (docstore.Store, error) {
+	if c.databaseURL != "" {
+		return nil, errors.New("the PostgreSQL backend is not available yet; unset --database-url to use the embedded store")
+	}
+	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return embedded.Open(filepath.Join(c.dataDir, "collabd.db"), embedded.Options{})
+}
+
+// run runs collabd until ctx ends, then shuts down in order: stop
+// accepting, close connections with 1001 and persist every room, wait for
+// the connections, close the store.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	reg := rooms.NewRegistry(rooms.Options{
+		Store:            store,
+		Logger:           log,
+		IdleTimeout:      c.idleTimeout,
+		MaxDocumentSize:  c.maxDocumentSize,
+		AwarenessTimeout: c.awarenessTimeout,
+	})
+	var origins []string
+	for _, o := range strings.Split(c.allowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	srv := server.New(server.Options{
+		Registry:       reg,
+		Logger:         log,
+		MaxFrameSize:   c.maxFrameSize,
+		SendQueue:      c.sendQueue,
+		PingInterval:   c.pingInterval,
+		PingTimeout:    c.pingTimeout,
+		WriteTimeout:   c.writeTimeout,
+		OriginPatterns: origins,
+		Ready:          store.Ping,
+	})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("collabd listening", "addr", ln.Addr().String(), "store", storeName(c))
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+	defer cancel()
+	var errs []error
+	if err := hs.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := reg.Shutdown(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := srv.Wait(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("waiting for connections: %w", err))
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func storeName(c *config) string {
+	if c.databaseURL != "" {
+		return "postgres"
+	}
+	return "embedded:" + filepath.Join(c.dataDir, "collabd.db")
+}
