@@ -168,3 +168,41 @@ func TestGoldenSession(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenFollower applies the awareness frames y-protocols encoded for
+// each connection of the recorded session, in order, to a State of its own,
+// as a client would. Every entry the server broadcast is news to a follower
+// that saw all earlier ones, so every entry must be accepted.
+func TestGoldenFollower(t *testing.T) {
+	g := loadSession(t)
+	start := time.UnixMilli(1764000000000)
+	followers := map[string]*State{}
+	for _, st := range g.Steps {
+		for _, sent := range st.Sent {
+			f := followers[sent.To]
+			if f == nil {
+				f = New(Options{})
+				followers[sent.To] = f
+			}
+			frame, err := hex.DecodeString(sent.Hex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := yprotocol.Decode(frame, func(m yprotocol.Message) error {
+				ch, err := f.Apply(1, m.Payload, start.Add(time.Duration(st.T)*time.Millisecond))
+				if err != nil {
+					return err
+				}
+				if n := len(ch.Added) + len(ch.Updated) + len(ch.Removed); n != len(sent.Entries) {
+					t.Errorf("%s: %s accepted %d of %d entries: %+v", st.Name, sent.To, n, len(sent.Entries), ch)
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("%s: %s: %v", st.Name, sent.To, err)
+			}
+		}
+	}
+	if len(followers) < 3 {
+		t.Fatalf("only %d connections received awareness frames", len(followers))
+	}
+}
