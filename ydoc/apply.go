@@ -127,21 +127,149 @@ func (d *Doc) applyDecoded(tx *Txn, u *decodedUpdate) {
 }
 
 // mergeRefs merges two clock-sorted lists of one client's unintegrated
-// structs into one without overlaps (what Yjs's mergeUpdates does to its
-// pending update).
+// structs (the pending ones and newly set-aside ones) as Yjs merges its
+// pending update with the new rest: see mergeClientRefs.
 func mergeRefs(a, b []*item) []*item {
-	all := make([]*item, 0, len(a)+len(b))
-	all = append(all, a...)
-	return normalizeRefs(append(all, b...))
+	return mergeClientRefs([][]*item{a, b})
+}
+
+// mergeClientRefs merges the structs of one client from several updates
+// (each list in clock order) the way Yjs's mergeUpdates does, so that
+// pending structs behave exactly as in Yjs even when updates disagree
+// about an ID (one holds a GC struct where another holds the item):
+// repeatedly the list whose next struct has the lowest clock (ties as
+// Yjs's comparator and V8's insertion sort order them) writes its run of
+// adjacent structs; structs already covered are skipped, a partly covered
+// one is cut, gaps become Skip structs, adjacent GC structs merge.
+func mergeClientRefs(lists [][]*item) []*item {
+	type cursor struct {
+		refs []*item
+		i    int
+	}
+	curs := make([]*cursor, 0, len(lists))
+	total := 0
+	for _, l := range lists {
+		curs = append(curs, &cursor{refs: l})
+		total += len(l)
+	}
+	cur := func(c *cursor) *item {
+		for c.i < len(c.refs) && c.refs[c.i].isSkip() {
+			c.i++ // Yjs reads updates with Skip structs filtered out
+		}
+		if c.i < len(c.refs) {
+			return c.refs[c.i]
+		}
+		return nil
+	}
+	// less is Yjs's comparator for two lists' current structs (one client).
+	cmp := func(a, b *item) int {
+		if a.id.Clock != b.id.Clock {
+			return cmpU64(a.id.Clock, b.id.Clock)
+		}
+		if a.isGC() == b.isGC() {
+			return 0
+		}
+		return -1 // inconsistent on purpose: Yjs's comparator says so
+	}
+	out := make([]*item, 0, total)
+	var cw *item // the struct being written
+	end := func(it *item) uint64 { return it.id.Clock + uint64(it.n) }
+	for {
+		live := curs[:0]
+		for _, c := range curs {
+			if cur(c) != nil {
+				live = append(live, c)
+			}
+		}
+		curs = live
+		if len(curs) == 0 {
+			break
+		}
+		// Binary insertion sort, as V8 sorts short arrays.
+		for i := 1; i < len(curs); i++ {
+			pivot := curs[i]
+			lo, hi := 0, i
+			for lo < hi {
+				mid := lo + (hi-lo)/2
+				if cmp(cur(pivot), cur(curs[mid])) < 0 {
+					hi = mid
+				} else {
+					lo = mid + 1
+				}
+			}
+			copy(curs[lo+1:i+1], curs[lo:i])
+			curs[lo] = pivot
+		}
+		cd := curs[0]
+		if cw != nil {
+			c := cur(cd)
+			iterated := false
+			for c != nil && end(c) <= end(cw) {
+				cd.i++
+				c = cur(cd)
+				iterated = true
+			}
+			if c == nil || (iterated && c.id.Clock > end(cw)) {
+				continue
+			}
+			if end(cw) < c.id.Clock {
+				if cw.isSkip() {
+					// Yjs extends the Skip over c (and so drops c).
+					cw.n = uint32(end(c) - cw.id.Clock)
+				} else {
+					out = append(out, cw)
+					cw = &item{id: ID{cw.id.Client, end(cw)}, n: uint32(c.id.Clock - end(cw)), flags: flagSkip}
+				}
+			} else {
+				if diff := int(end(cw) - c.id.Clock); diff > 0 {
+					if cw.isSkip() {
+						cw.n -= uint32(diff)
+					} else {
+						c = sliceRef(c, diff)
+					}
+				}
+				if !mergeLoose(cw, c) {
+					out = append(out, cw)
+					cw = c
+					cd.i++
+				}
+			}
+		} else {
+			cw = cur(cd)
+			cd.i++
+		}
+		for next := cur(cd); next != nil && next.id.Clock == end(cw); next = cur(cd) {
+			out = append(out, cw)
+			cw = next
+			cd.i++
+		}
+	}
+	if cw != nil {
+		out = append(out, cw)
+	}
+	return out
+}
+
+// mergeLoose merges adjacent GC or Skip structs, as merging updates does
+// (items read from updates have no neighbours and never merge there).
+func mergeLoose(l, r *item) bool {
+	if (l.isGC() && r.isGC()) || (l.isSkip() && r.isSkip()) {
+		if uint64(l.n)+uint64(r.n) > maxStructLen {
+			return false
+		}
+		l.n += r.n
+		return true
+	}
+	return false
 }
 
 // normalizeRefs sorts one client's unintegrated structs by clock and drops
 // what overlaps (cutting a struct that starts inside an earlier one) and
-// Skip structs. Gaps stay gaps: integration treats a struct after a gap as
-// missing its predecessor, and encoding writes a Skip over it. It reuses
-// all's array.
+// Skip structs; of two structs at one clock the earlier one wins. It is
+// the fast path of MergeUpdates for many updates, where mergeClientRefs
+// would be quadratic; it differs from it only for updates that disagree
+// about an ID. It reuses all's array.
 func normalizeRefs(all []*item) []*item {
-	// Stable: of two structs at one clock the earlier one wins, as in Yjs.
 	byClock := func(x, y *item) int { return cmpU64(x.id.Clock, y.id.Clock) }
 	if !slices.IsSortedFunc(all, byClock) {
 		slices.SortStableFunc(all, byClock)
@@ -152,7 +280,7 @@ func normalizeRefs(all []*item) []*item {
 		if s.isSkip() {
 			continue
 		}
-		sEnd := s.id.Clock + uint64(s.size())
+		sEnd := s.id.Clock + uint64(s.n)
 		if len(out) > 0 && sEnd <= end {
 			continue
 		}

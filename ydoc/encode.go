@@ -114,8 +114,7 @@ func (d *Doc) writeStructsFrom(e *lib0.Encoder, sv StateVector) {
 		if l := d.clients[c]; l != nil && len(l.items) > 0 && d.stateOf(l) > sv[c] {
 			continue // already listed
 		}
-		last := refs[len(refs)-1]
-		if last.id.Clock+uint64(last.size()) > sv[c] {
+		if hasContentFrom(refs, sv[c]) {
 			sections = append(sections, section{c, sv[c]})
 		}
 	}
@@ -180,6 +179,9 @@ func (w *structWriter) add(it *item) {
 }
 
 func (w *structWriter) flush(e *lib0.Encoder) {
+	if w.count == 0 {
+		w.first = w.start
+	}
 	e.WriteVarUint(uint64(w.count))
 	e.WriteVarUint(w.client)
 	e.WriteVarUint(w.first)

@@ -6,6 +6,11 @@ import (
 	"github.com/collabd/collabd/lib0"
 )
 
+// exactMergeLimit is how many updates of one client MergeUpdates merges
+// with Yjs's exact (quadratic) procedure; above it, a sort does the same for
+// updates that agree about every ID.
+const exactMergeLimit = 64
+
 // MergeUpdates merges v1 updates into one update without building a
 // document: per client the structs of all updates, deduplicated, in clock
 // order (a Skip struct over any gap), and the union of their delete sets.
@@ -17,7 +22,8 @@ func MergeUpdates(updates ...[]byte) ([]byte, error) {
 		}
 		return slices.Clone(updates[0]), nil
 	}
-	merged := make(map[uint64][]*item)
+	// Per client, the struct lists of the updates in order.
+	lists := make(map[uint64][][]*item)
 	var ds deleteSet
 	for _, u := range updates {
 		du, err := decodeUpdate(u, false)
@@ -25,7 +31,7 @@ func MergeUpdates(updates ...[]byte) ([]byte, error) {
 			return nil, err
 		}
 		for c, cr := range du.clients {
-			merged[c] = append(merged[c], cr.refs...)
+			lists[c] = append(lists[c], cr.refs)
 		}
 		if len(du.ds) > 0 {
 			if ds == nil {
@@ -34,8 +40,17 @@ func MergeUpdates(updates ...[]byte) ([]byte, error) {
 			ds.merge(du.ds)
 		}
 	}
-	for c, refs := range merged {
-		merged[c] = normalizeRefs(refs)
+	merged := make(map[uint64][]*item, len(lists))
+	for c, ls := range lists {
+		if len(ls) <= exactMergeLimit {
+			merged[c] = mergeClientRefs(ls)
+			continue
+		}
+		var all []*item
+		for _, l := range ls {
+			all = append(all, l...)
+		}
+		merged[c] = normalizeRefs(all)
 	}
 	ds.sortAndMerge()
 	return writeRefs(merged, nil, ds), nil
