@@ -69,6 +69,7 @@ func (d *Doc) ApplyUpdate(update []byte) (err error) {
 	tx := d.newTxn()
 	d.applyDecoded(tx, u)
 	tx.cleanup()
+	d.fullSize += len(update) // a size hint for encoding
 	return nil
 }
 

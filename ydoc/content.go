@@ -38,8 +38,9 @@ type content interface {
 	splice(offset, n int) content
 	// mergeWith appends right (of the same kind) and reports success.
 	mergeWith(right content) bool
-	// write encodes the content from offset on; n is the item's length.
-	write(e *lib0.Encoder, offset, n int)
+	// appendTo appends the content's encoding from offset on; n is the
+	// item's length.
+	appendTo(b []byte, offset, n int) []byte
 }
 
 // A content's length is its item's length (item.size()), set once when the
@@ -64,7 +65,9 @@ func (contentDeleted) ref() byte                         { return refDeleted }
 func (contentDeleted) countable() bool                   { return false }
 func (contentDeleted) splice(int, int) content           { return contentDeleted{} }
 func (contentDeleted) mergeWith(content) bool            { return true }
-func (contentDeleted) write(e *lib0.Encoder, off, n int) { e.WriteVarUint(uint64(n - off)) }
+func (contentDeleted) appendTo(b []byte, off, n int) []byte {
+	return lib0.AppendVarUint(b, uint64(n-off))
+}
 
 // contentJSON is the legacy ContentJSON: each element is JSON text, or the
 // literal "undefined".
@@ -81,11 +84,12 @@ func (c *contentJSON) mergeWith(r content) bool {
 	c.vals = append(c.vals, r.(*contentJSON).vals...)
 	return true
 }
-func (c *contentJSON) write(e *lib0.Encoder, off, _ int) {
-	e.WriteVarUint(uint64(len(c.vals) - off))
+func (c *contentJSON) appendTo(b []byte, off, _ int) []byte {
+	b = lib0.AppendVarUint(b, uint64(len(c.vals)-off))
 	for _, v := range c.vals[off:] {
-		e.WriteVarString(v)
+		b = appendString(b, v)
 	}
+	return b
 }
 
 type contentBinary struct{ b []byte }
@@ -94,7 +98,7 @@ func (c *contentBinary) ref() byte                       { return refBinary }
 func (c *contentBinary) countable() bool                 { return true }
 func (c *contentBinary) splice(int, int) content         { panic("ydoc: binary content cannot be split") }
 func (c *contentBinary) mergeWith(content) bool          { return false }
-func (c *contentBinary) write(e *lib0.Encoder, _, _ int) { e.WriteVarBytes(c.b) }
+func (c *contentBinary) appendTo(b []byte, _, _ int) []byte { return appendBytes(b, c.b) }
 
 // contentString holds text as UTF-8 bytes. Yjs measures and splits text in
 // UTF-16 code units: the item's length is that measure, and when it equals
@@ -139,25 +143,32 @@ func (c *contentString) mergeWith(r content) bool {
 	return true
 }
 
-func (c *contentString) write(e *lib0.Encoder, off, n int) {
+func (c *contentString) appendTo(b []byte, off, n int) []byte {
 	if off == 0 {
-		e.WriteVarBytes(c.s)
-		return
+		return appendBytes(b, c.s)
 	}
 	if n == len(c.s) {
-		e.WriteVarBytes(c.s[off:])
-		return
+		return appendBytes(b, c.s[off:])
 	}
 	i, half := utf16Offset(c.s, off)
 	if !half {
-		e.WriteVarBytes(c.s[i:])
-		return
+		return appendBytes(b, c.s[i:])
 	}
 	// A lone low surrogate: TextEncoder writes it as U+FFFD.
 	_, size := utf8.DecodeRune(c.s[i:])
-	e.WriteVarUint(uint64(len(c.s) - i - size + 3))
-	e.Buf = utf8.AppendRune(e.Buf, utf8.RuneError)
-	e.Buf = append(e.Buf, c.s[i+size:]...)
+	b = lib0.AppendVarUint(b, uint64(len(c.s)-i-size+3))
+	b = utf8.AppendRune(b, utf8.RuneError)
+	return append(b, c.s[i+size:]...)
+}
+
+// appendBytes appends a varUint length and p.
+func appendBytes(b, p []byte) []byte {
+	return append(lib0.AppendVarUint(b, uint64(len(p))), p...)
+}
+
+// appendString appends a varUint length and s.
+func appendString(b []byte, s string) []byte {
+	return append(lib0.AppendVarUint(b, uint64(len(s))), s...)
 }
 
 // utf16Len is the length of valid UTF-8 s in UTF-16 code units.
@@ -214,7 +225,7 @@ func (c *contentEmbed) ref() byte                       { return refEmbed }
 func (c *contentEmbed) countable() bool                 { return true }
 func (c *contentEmbed) splice(int, int) content         { panic("ydoc: embed content cannot be split") }
 func (c *contentEmbed) mergeWith(content) bool          { return false }
-func (c *contentEmbed) write(e *lib0.Encoder, _, _ int) { e.WriteVarString(c.json) }
+func (c *contentEmbed) appendTo(b []byte, _, _ int) []byte { return appendString(b, c.json) }
 
 // contentFormat is a formatting mark in a Y.Text: key and JSON value (the
 // JSON text "null" ends a formatting range).
@@ -224,9 +235,8 @@ func (c *contentFormat) ref() byte               { return refFormat }
 func (c *contentFormat) countable() bool         { return false }
 func (c *contentFormat) splice(int, int) content { panic("ydoc: format content cannot be split") }
 func (c *contentFormat) mergeWith(content) bool  { return false }
-func (c *contentFormat) write(e *lib0.Encoder, _, _ int) {
-	e.WriteVarString(c.key)
-	e.WriteVarString(c.json)
+func (c *contentFormat) appendTo(b []byte, _, _ int) []byte {
+	return appendString(appendString(b, c.key), c.json)
 }
 
 // contentType holds a nested shared type.
@@ -236,11 +246,12 @@ func (c *contentType) ref() byte               { return refType }
 func (c *contentType) countable() bool         { return true }
 func (c *contentType) splice(int, int) content { panic("ydoc: type content cannot be split") }
 func (c *contentType) mergeWith(content) bool  { return false }
-func (c *contentType) write(e *lib0.Encoder, _, _ int) {
-	e.WriteVarUint(uint64(c.t.kind))
+func (c *contentType) appendTo(b []byte, _, _ int) []byte {
+	b = lib0.AppendVarUint(b, uint64(c.t.kind))
 	if c.t.kind == KindXMLElement || c.t.kind == KindXMLHook {
-		e.WriteVarString(c.t.nodeName)
+		b = appendString(b, c.t.nodeName)
 	}
+	return b
 }
 
 // contentAny holds lib0 any values, each as its validated encoding.
@@ -257,11 +268,12 @@ func (c *contentAny) mergeWith(r content) bool {
 	c.vals = append(c.vals, r.(*contentAny).vals...)
 	return true
 }
-func (c *contentAny) write(e *lib0.Encoder, off, _ int) {
-	e.WriteVarUint(uint64(len(c.vals) - off))
+func (c *contentAny) appendTo(b []byte, off, _ int) []byte {
+	b = lib0.AppendVarUint(b, uint64(len(c.vals)-off))
 	for _, v := range c.vals[off:] {
-		e.Buf = append(e.Buf, v...)
+		b = append(b, v...)
 	}
+	return b
 }
 
 // contentDoc is a subdocument reference: its guid and its options (a lib0
@@ -275,7 +287,6 @@ func (c *contentDoc) ref() byte               { return refDoc }
 func (c *contentDoc) countable() bool         { return true }
 func (c *contentDoc) splice(int, int) content { panic("ydoc: doc content cannot be split") }
 func (c *contentDoc) mergeWith(content) bool  { return false }
-func (c *contentDoc) write(e *lib0.Encoder, _, _ int) {
-	e.WriteVarString(c.guid)
-	e.Buf = append(e.Buf, c.opts...)
+func (c *contentDoc) appendTo(b []byte, _, _ int) []byte {
+	return append(appendString(b, c.guid), c.opts...)
 }

@@ -64,8 +64,9 @@ func (ds deleteSet) contains(id ID) bool {
 	return i < len(rs) && rs[i].clock <= id.Clock
 }
 
-// write encodes the set, clients in descending order as Yjs writes them.
-func (ds deleteSet) write(e *lib0.Encoder) {
+// appendTo appends the set's encoding, clients in descending order as Yjs
+// writes them.
+func (ds deleteSet) appendTo(b []byte) []byte {
 	clients := make([]uint64, 0, len(ds))
 	for c, rs := range ds {
 		if len(rs) > 0 {
@@ -73,16 +74,16 @@ func (ds deleteSet) write(e *lib0.Encoder) {
 		}
 	}
 	slices.Sort(clients)
-	e.WriteVarUint(uint64(len(clients)))
+	b = lib0.AppendVarUint(b, uint64(len(clients)))
 	for i := len(clients) - 1; i >= 0; i-- {
 		rs := ds[clients[i]]
-		e.WriteVarUint(clients[i])
-		e.WriteVarUint(uint64(len(rs)))
+		b = lib0.AppendVarUint(b, clients[i])
+		b = lib0.AppendVarUint(b, uint64(len(rs)))
 		for _, r := range rs {
-			e.WriteVarUint(r.clock)
-			e.WriteVarUint(r.len)
+			b = lib0.AppendVarUint(lib0.AppendVarUint(b, r.clock), r.len)
 		}
 	}
+	return b
 }
 
 // merge adds every range of other into ds (then call sortAndMerge).

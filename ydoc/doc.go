@@ -50,6 +50,9 @@ type Doc struct {
 	// pendingDS are deletions of clocks not yet received.
 	pendingDS deleteSet
 
+	// fullSize is the size of the last full-state encoding (a size hint).
+	fullSize int
+
 	// broken is set if an internal invariant failed; the document then
 	// refuses further updates rather than risk corrupting state.
 	broken error

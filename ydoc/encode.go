@@ -6,16 +6,18 @@ import (
 	"github.com/collabd/collabd/lib0"
 )
 
-// write encodes the struct from offset on (update format v1).
-func (it *item) write(e *lib0.Encoder, offset int) {
+// appendTo appends the struct's encoding from offset on (update format v1).
+// Encoding appends to a local slice rather than through an Encoder field:
+// storing a slice into a heap object costs a GC write barrier per call.
+func (it *item) appendTo(b []byte, offset int) []byte {
+	av := lib0.AppendVarUint
 	if it.isGC() || it.isSkip() {
 		if it.isSkip() {
-			e.WriteUint8(refSkip)
+			b = append(b, refSkip)
 		} else {
-			e.WriteUint8(refGC)
+			b = append(b, refGC)
 		}
-		e.WriteVarUint(uint64(it.size() - offset))
-		return
+		return av(b, uint64(it.size()-offset))
 	}
 	hasOrigin := offset > 0 || it.hasOrigin()
 	origin := it.origin
@@ -32,36 +34,29 @@ func (it *item) write(e *lib0.Encoder, offset int) {
 	if it.hasParentSub() {
 		info |= 0x20
 	}
-	e.WriteUint8(info)
+	b = append(b, info)
 	if hasOrigin {
-		e.WriteVarUint(origin.Client)
-		e.WriteVarUint(origin.Clock)
+		b = av(av(b, origin.Client), origin.Clock)
 	}
 	if it.hasRightOrigin() {
-		e.WriteVarUint(it.rightOrigin.Client)
-		e.WriteVarUint(it.rightOrigin.Clock)
+		b = av(av(b, it.rightOrigin.Client), it.rightOrigin.Clock)
 	}
 	if !hasOrigin && !it.hasRightOrigin() {
 		switch p := it.parent; {
 		case p == nil:
 			// Unreachable: an item without neighbours names its parent.
 		case p.kind == kindParentName || (p.item == nil && p.kind != kindParentID):
-			e.WriteVarUint(1)
-			e.WriteVarString(p.name)
+			b = appendString(av(b, 1), p.name)
 		case p.kind == kindParentID:
-			e.WriteVarUint(0)
-			e.WriteVarUint(p.parentID.Client)
-			e.WriteVarUint(p.parentID.Clock)
+			b = av(av(av(b, 0), p.parentID.Client), p.parentID.Clock)
 		default:
-			e.WriteVarUint(0)
-			e.WriteVarUint(p.item.id.Client)
-			e.WriteVarUint(p.item.id.Clock)
+			b = av(av(av(b, 0), p.item.id.Client), p.item.id.Clock)
 		}
 		if it.hasParentSub() {
-			e.WriteVarString(it.key())
+			b = appendString(b, it.key())
 		}
 	}
-	it.content.write(e, offset, it.size())
+	return it.content.appendTo(b, offset, it.size())
 }
 
 // EncodeStateAsUpdate encodes what the document has beyond sv as a v1
@@ -69,18 +64,22 @@ func (it *item) write(e *lib0.Encoder, offset int) {
 // pending deletions are included, as Yjs includes them, so that state a
 // client sent is never lost by a round trip through this document.
 func (d *Doc) EncodeStateAsUpdate(sv StateVector) []byte {
-	var e lib0.Encoder
-	d.writeStructsFrom(&e, sv)
-	ds := d.storeDeleteSet()
-	if d.pendingDS != nil {
+	b := d.appendStructsFrom(make([]byte, 0, d.sizeHint(sv)), sv)
+	if d.pendingDS == nil {
+		b = d.appendStoreDeleteSet(b)
+	} else {
+		ds := d.storeDeleteSet()
 		if ds == nil {
 			ds = make(deleteSet)
 		}
 		ds.merge(d.pendingDS)
 		ds.sortAndMerge()
+		b = ds.appendTo(b)
 	}
-	ds.write(&e)
-	return e.Buf
+	if len(sv) == 0 {
+		d.fullSize = len(b)
+	}
+	return b
 }
 
 // EncodeDiff is EncodeStateAsUpdate for an encoded state vector (what a
@@ -93,10 +92,10 @@ func (d *Doc) EncodeDiff(encodedSV []byte) ([]byte, error) {
 	return d.EncodeStateAsUpdate(sv), nil
 }
 
-// writeStructsFrom writes, per client with anything beyond sv, the stored
+// appendStructsFrom appends, per client with anything beyond sv, the stored
 // structs from sv's clock on followed by the client's pending structs (a
 // Skip struct over any gap), clients in descending order.
-func (d *Doc) writeStructsFrom(e *lib0.Encoder, sv StateVector) {
+func (d *Doc) appendStructsFrom(b []byte, sv StateVector) []byte {
 	type section struct {
 		client uint64
 		from   uint64
@@ -118,24 +117,40 @@ func (d *Doc) writeStructsFrom(e *lib0.Encoder, sv StateVector) {
 			sections = append(sections, section{c, sv[c]})
 		}
 	}
-	slices.SortFunc(sections, func(a, b section) int { return cmpU64(b.client, a.client) })
-	e.WriteVarUint(uint64(len(sections)))
+	slices.SortFunc(sections, func(x, y section) int { return cmpU64(y.client, x.client) })
+	b = lib0.AppendVarUint(b, uint64(len(sections)))
 	var w structWriter
 	for _, s := range sections {
-		w.reset(s.client, s.from)
-		if l := d.clients[s.client]; l != nil && len(l.items) > 0 {
-			from := max(s.from, l.items[0].id.Clock)
-			if from < d.stateOf(l) {
-				for _, it := range l.items[l.find(from):] {
-					w.add(it)
-				}
+		l := d.clients[s.client]
+		var stored []*item
+		if l != nil && len(l.items) > 0 {
+			if from := max(s.from, l.items[0].id.Clock); from < d.stateOf(l) {
+				stored = l.items[l.find(from):]
 			}
+		}
+		if len(d.pending[s.client]) == 0 {
+			// Only stored structs: contiguous, so the count is known and
+			// they can be written straight into b.
+			first := max(s.from, stored[0].id.Clock)
+			b = lib0.AppendVarUint(b, uint64(len(stored)))
+			b = lib0.AppendVarUint(b, s.client)
+			b = lib0.AppendVarUint(b, first)
+			b = stored[0].appendTo(b, int(first-stored[0].id.Clock))
+			for _, it := range stored[1:] {
+				b = it.appendTo(b, 0)
+			}
+			continue
+		}
+		w.reset(s.client, s.from)
+		for _, it := range stored {
+			w.add(it)
 		}
 		for _, it := range d.pending[s.client] {
 			w.add(it)
 		}
-		w.flush(e)
+		b = w.appendTo(b)
 	}
+	return b
 }
 
 // structWriter writes one client's section of an update from structs given
@@ -145,14 +160,14 @@ type structWriter struct {
 	client uint64
 	start  uint64 // first clock to write
 	next   uint64 // clock after the last written struct
-	body   lib0.Encoder
+	body   []byte
 	count  int
 	first  uint64
 }
 
 func (w *structWriter) reset(client, from uint64) {
 	w.client, w.start, w.next, w.count = client, from, from, 0
-	w.body.Buf = w.body.Buf[:0]
+	w.body = w.body[:0]
 }
 
 func (w *structWriter) add(it *item) {
@@ -165,7 +180,7 @@ func (w *structWriter) add(it *item) {
 		w.next = w.first
 	} else if it.id.Clock > w.next {
 		skip := &item{id: ID{w.client, w.next}, n: uint32(it.id.Clock - w.next), flags: flagSkip}
-		skip.write(&w.body, 0)
+		w.body = skip.appendTo(w.body, 0)
 		w.count++
 		w.next = it.id.Clock
 	}
@@ -173,19 +188,89 @@ func (w *structWriter) add(it *item) {
 	if it.id.Clock < w.next {
 		offset = int(w.next - it.id.Clock)
 	}
-	it.write(&w.body, offset)
+	w.body = it.appendTo(w.body, offset)
 	w.count++
 	w.next = end
 }
 
-func (w *structWriter) flush(e *lib0.Encoder) {
+// appendTo appends the section: struct count, client, first clock, structs.
+func (w *structWriter) appendTo(b []byte) []byte {
 	if w.count == 0 {
 		w.first = w.start
 	}
-	e.WriteVarUint(uint64(w.count))
-	e.WriteVarUint(w.client)
-	e.WriteVarUint(w.first)
-	e.Buf = append(e.Buf, w.body.Buf...)
+	b = lib0.AppendVarUint(b, uint64(w.count))
+	b = lib0.AppendVarUint(b, w.client)
+	b = lib0.AppendVarUint(b, w.first)
+	return append(b, w.body...)
+}
+
+// sizeHint guesses the size of an encoding from sv on, from the size of
+// the last full encoding scaled by the share of clocks it covers, so that
+// encoding rarely grows its buffer.
+func (d *Doc) sizeHint(sv StateVector) int {
+	if d.fullSize == 0 {
+		return 64
+	}
+	if len(sv) == 0 {
+		return d.fullSize + d.fullSize/8
+	}
+	var total, want uint64
+	for c, l := range d.clients {
+		st := d.stateOf(l)
+		total += st
+		if from := sv[c]; from < st {
+			want += st - from
+		}
+	}
+	if total == 0 {
+		return 64
+	}
+	return int(float64(d.fullSize)*float64(want)/float64(total)) + 64
+}
+
+// appendStoreDeleteSet appends the delete set of the stored structs (see
+// storeDeleteSet) without building it.
+func (d *Doc) appendStoreDeleteSet(b []byte) []byte {
+	clients := make([]uint64, 0, len(d.clients))
+	for c, l := range d.clients {
+		if countDeletedRuns(l.items) > 0 {
+			clients = append(clients, c)
+		}
+	}
+	slices.Sort(clients)
+	b = lib0.AppendVarUint(b, uint64(len(clients)))
+	for i := len(clients) - 1; i >= 0; i-- {
+		items := d.clients[clients[i]].items
+		b = lib0.AppendVarUint(b, clients[i])
+		b = lib0.AppendVarUint(b, uint64(countDeletedRuns(items)))
+		for j := 0; j < len(items); j++ {
+			s := items[j]
+			if !s.deleted() {
+				continue
+			}
+			clock, n := s.id.Clock, uint64(s.n)
+			for j+1 < len(items) && items[j+1].deleted() {
+				j++
+				n += uint64(items[j].n)
+			}
+			b = lib0.AppendVarUint(lib0.AppendVarUint(b, clock), n)
+		}
+	}
+	return b
+}
+
+// countDeletedRuns counts the runs of adjacent deleted structs.
+func countDeletedRuns(items []*item) int {
+	n := 0
+	prev := false
+	for _, s := range items {
+		del := s.deleted()
+		if del && !prev {
+			n++
+		}
+		prev = del
+	}
+	return n
 }
 
 // storeDeleteSet is the delete set of the stored structs: every range of

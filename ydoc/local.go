@@ -42,8 +42,7 @@ func (tx *Txn) encodeUpdate() []byte {
 	if len(sections) == 0 && len(tx.ds) == 0 {
 		return nil
 	}
-	var e lib0.Encoder
-	e.WriteVarUint(uint64(len(sections)))
+	b := lib0.AppendVarUint(nil, uint64(len(sections)))
 	// Clients in descending order, as Yjs writes them.
 	for i := 1; i < len(sections); i++ {
 		for j := i; j > 0 && sections[j].client > sections[j-1].client; j-- {
@@ -57,10 +56,9 @@ func (tx *Txn) encodeUpdate() []byte {
 		for _, it := range l.items[l.find(s.clock):] {
 			w.add(it)
 		}
-		w.flush(&e)
+		b = w.appendTo(b)
 	}
-	tx.ds.write(&e)
-	return e.Buf
+	return tx.ds.appendTo(b)
 }
 
 func (t *Type) checkLive(d *Doc) error {

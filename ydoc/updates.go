@@ -86,8 +86,7 @@ func writeRefs(refs map[uint64][]*item, sv StateVector, ds deleteSet) []byte {
 		}
 	}
 	slices.Sort(clients)
-	var e lib0.Encoder
-	e.WriteVarUint(uint64(len(clients)))
+	b := lib0.AppendVarUint(nil, uint64(len(clients)))
 	var w structWriter
 	for i := len(clients) - 1; i >= 0; i-- {
 		c := clients[i]
@@ -95,10 +94,9 @@ func writeRefs(refs map[uint64][]*item, sv StateVector, ds deleteSet) []byte {
 		for _, it := range refs[c] {
 			w.add(it)
 		}
-		w.flush(&e)
+		b = w.appendTo(b)
 	}
-	ds.write(&e)
-	return e.Buf
+	return ds.appendTo(b)
 }
 
 // hasContentFrom reports whether some struct that is not a Skip ends
