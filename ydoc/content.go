@@ -61,10 +61,10 @@ func contentLength(c content) int {
 // item's length says how much was deleted), so it costs no allocation.
 type contentDeleted struct{}
 
-func (contentDeleted) ref() byte                         { return refDeleted }
-func (contentDeleted) countable() bool                   { return false }
-func (contentDeleted) splice(int, int) content           { return contentDeleted{} }
-func (contentDeleted) mergeWith(content) bool            { return true }
+func (contentDeleted) ref() byte               { return refDeleted }
+func (contentDeleted) countable() bool         { return false }
+func (contentDeleted) splice(int, int) content { return contentDeleted{} }
+func (contentDeleted) mergeWith(content) bool  { return true }
 func (contentDeleted) appendTo(b []byte, off, n int) []byte {
 	return lib0.AppendVarUint(b, uint64(n-off))
 }
@@ -94,10 +94,10 @@ func (c *contentJSON) appendTo(b []byte, off, _ int) []byte {
 
 type contentBinary struct{ b []byte }
 
-func (c *contentBinary) ref() byte                       { return refBinary }
-func (c *contentBinary) countable() bool                 { return true }
-func (c *contentBinary) splice(int, int) content         { panic("ydoc: binary content cannot be split") }
-func (c *contentBinary) mergeWith(content) bool          { return false }
+func (c *contentBinary) ref() byte                          { return refBinary }
+func (c *contentBinary) countable() bool                    { return true }
+func (c *contentBinary) splice(int, int) content            { panic("ydoc: binary content cannot be split") }
+func (c *contentBinary) mergeWith(content) bool             { return false }
 func (c *contentBinary) appendTo(b []byte, _, _ int) []byte { return appendBytes(b, c.b) }
 
 // contentString holds text as UTF-8 bytes. Yjs measures and splits text in
@@ -221,10 +221,10 @@ func utf16Offset(s []byte, off int) (int, bool) {
 // contentEmbed holds an embed's JSON text.
 type contentEmbed struct{ json string }
 
-func (c *contentEmbed) ref() byte                       { return refEmbed }
-func (c *contentEmbed) countable() bool                 { return true }
-func (c *contentEmbed) splice(int, int) content         { panic("ydoc: embed content cannot be split") }
-func (c *contentEmbed) mergeWith(content) bool          { return false }
+func (c *contentEmbed) ref() byte                          { return refEmbed }
+func (c *contentEmbed) countable() bool                    { return true }
+func (c *contentEmbed) splice(int, int) content            { panic("ydoc: embed content cannot be split") }
+func (c *contentEmbed) mergeWith(content) bool             { return false }
 func (c *contentEmbed) appendTo(b []byte, _, _ int) []byte { return appendString(b, c.json) }
 
 // contentFormat is a formatting mark in a Y.Text: key and JSON value (the
