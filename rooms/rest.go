@@ -35,12 +35,12 @@ func (r *Registry) View(ctx context.Context, name string, fn func(d *ydoc.Doc) e
 			reply <- rm.loadErr
 			return
 		}
-		run := func(error) { reply <- fn(rm.doc) }
-		if rm.persisted == rm.accepted {
-			run(nil)
+		if !rm.exists {
+			// Connections may have joined, but nothing was ever written.
+			reply <- ErrNotFound
 			return
 		}
-		rm.held = append(rm.held, heldMsg{after: rm.accepted, done: run})
+		rm.whenStored(func(error) { reply <- fn(rm.doc) })
 	}
 	if err := rm.post(ctx, event{kind: evCall, call: call}); err != nil {
 		r.release(rm)

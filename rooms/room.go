@@ -52,6 +52,7 @@ type Room struct {
 
 	loaded  bool
 	loadErr error
+	exists  bool // the document is stored, or has accepted an update
 	doc     *ydoc.Doc
 	aware   *awareness.State
 	conns   map[*Conn]struct{}
@@ -189,7 +190,7 @@ func (rm *Room) load() {
 	stored, err := st.Load(ctx, rm.name)
 	switch {
 	case errors.Is(err, docstore.ErrNotFound):
-		rm.loaded = true
+		rm.loaded = true // a new document
 		return
 	case err != nil:
 		rm.loadErr = fmt.Errorf("%w: loading %q: %w", ErrUnavailable, rm.name, err)
@@ -215,7 +216,7 @@ func (rm *Room) load() {
 		rm.docSize += len(e.Update)
 	}
 	rm.baseSeq, rm.lastSeq = stored.Through, stored.LastSeq
-	rm.loaded = true
+	rm.loaded, rm.exists = true, true
 	rm.log.Debug("loaded", "bytes", rm.docSize, "updates", len(stored.Entries), "took", time.Since(start))
 }
 
@@ -353,9 +354,19 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 	if rm.docSize+len(update) > rm.reg.opts.MaxDocumentSize {
 		return fmt.Errorf("%w: %d + %d bytes, limit %d", ErrTooLarge, rm.docSize, len(update), rm.reg.opts.MaxDocumentSize)
 	}
-	if err := rm.doc.ApplyUpdate(update); err != nil {
+	changed, err := rm.doc.Apply(update)
+	if err != nil {
 		return err
 	}
+	if !changed {
+		// Nothing new (stock clients send an empty SyncStep2 on connect):
+		// nothing to store or relay, as the reference server does.
+		if done != nil {
+			rm.whenStored(func(error) { done(nil) })
+		}
+		return nil
+	}
+	rm.exists = true
 	rm.docSize += len(update)
 	rm.accepted++
 	if rm.reg.opts.Store == nil {
@@ -377,6 +388,15 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 	}
 	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})
 	return nil
+}
+
+// whenStored calls fn once everything the room accepted so far is stored.
+func (rm *Room) whenStored(fn func(error)) {
+	if rm.persisted == rm.accepted {
+		fn(nil)
+		return
+	}
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, done: fn})
 }
 
 // sendDoc sends a frame carrying document state to c once everything the
@@ -454,6 +474,8 @@ func (rm *Room) flushHeld() {
 	for ; i < len(rm.held) && rm.held[i].after <= rm.persisted; i++ {
 		h := rm.held[i]
 		switch {
+		case h.frame == nil:
+			// Only a callback.
 		case h.to == nil:
 			rm.broadcast(h.frame)
 		default:

@@ -337,14 +337,33 @@ func TestReadOnlyConnectionCannotWrite(t *testing.T) {
 	if m := p.next(t); m.Kind != yprotocol.KindPermissionDenied {
 		t.Fatalf("got %v, want permission denied", m.Kind)
 	}
-	err := reg.View(context.Background(), "r", func(d *ydoc.Doc) error {
-		if len(d.StateVector()) != 0 {
-			return errors.New("read-only update was applied")
-		}
-		return nil
-	})
-	if err != nil {
+	// Nothing was ever written: the document does not exist.
+	err := reg.View(context.Background(), "r", func(d *ydoc.Doc) error { return nil })
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("view after a refused update: %v, want ErrNotFound", err)
+	}
+}
+
+func TestEmptyUpdatesAreNotStoredOrRelayed(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, _ := join(t, reg, "r", false)
+	_, pb := join(t, reg, "r", false)
+	// What a stock client sends on connect when it has nothing new.
+	if err := a.Receive(context.Background(), yprotocol.AppendSyncStep2(nil, []byte{0, 0})); err != nil {
 		t.Fatal(err)
+	}
+	if err := reg.ApplyUpdate(context.Background(), "r", []byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-pb.frames:
+		t.Fatalf("relayed an empty update: %x", f)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if st.appends != 0 {
+		t.Fatalf("%d appends of empty updates", st.appends)
 	}
 }
 

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -57,7 +60,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 		return
 	}
 	defer s.conns.done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers(w), r, &websocket.AcceptOptions{
 		InsecureSkipVerify: len(s.opts.OriginPatterns) == 0,
 		OriginPatterns:     s.opts.OriginPatterns,
 	})
@@ -71,15 +74,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 	// lifetime context is this one, cancelled when the read loop ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p := &peer{
-		ws:     ws,
-		queue:  make(chan []byte, s.opts.SendQueue),
-		closed: make(chan struct{}),
-	}
-	var pumps sync.WaitGroup
-	pumps.Go(func() { p.writePump(ctx, s.opts) })
-	defer pumps.Wait()
-	defer p.Close(0) // ends the write pump, which sends the close frame
+	p := newPeer(ctx, ws, s.opts)
+	// The read loop owns the connection: when it ends, the writer and the
+	// pinger are told to stop and waited for.
+	defer p.wait()
+	defer p.Close(0)
 
 	log := s.log.With("room", room)
 	conn, err := s.reg.Join(ctx, room, p, false)
@@ -100,7 +99,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 	for {
 		typ, frame, err := ws.Read(ctx)
 		if err != nil {
-			p.readDone(err)
+			p.readDone()
 			log.Debug("connection ended", "err", err)
 			return
 		}
@@ -108,7 +107,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 			msg, ok, err := batch.Feed(typ == websocket.MessageText, frame)
 			if err != nil {
 				log.Info("closing connection after bad batch", "err", err)
-				p.closeWith(websocket.StatusInvalidFramePayloadData, "invalid y-pk-batch")
+				if errors.Is(err, yprotocol.ErrTooLarge) {
+					p.closeWith(websocket.StatusMessageTooBig, "batch too large")
+				} else {
+					p.closeWith(websocket.StatusInvalidFramePayloadData, "invalid y-pk-batch")
+				}
 				return
 			}
 			if !ok {
@@ -127,35 +130,52 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 }
 
 // peer is a WebSocket connection as a room sees it (rooms.Peer).
+//
+// An idle connection costs little: no goroutine but the read loop. A
+// writer goroutine runs only while frames are queued (it is the only
+// writer; it exits when the queue is empty), and keepalive pings run from
+// a timer, each on a short-lived goroutine (Ping waits for the pong).
 type peer struct {
-	ws    *websocket.Conn
-	queue chan []byte
+	ctx  context.Context // the connection's lifetime
+	ws   *websocket.Conn
+	opts Options
 
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close: the write pump sends the close frame
-	code      websocket.StatusCode
-	reason    string
-	gone      atomic.Bool // the connection is dead: nothing more to write
+	mu      sync.Mutex
+	queue   [][]byte // guarded by mu
+	writing bool     // a writer goroutine is running; guarded by mu
+	closing bool     // Close was called; guarded by mu
+	gone    bool     // the connection is dead: write nothing; guarded by mu
+	code    websocket.StatusCode
+	reason  string
+	ping    *time.Timer // guarded by mu; nil once closing
+
+	tasks sync.WaitGroup // the writer and pinger goroutines
+}
+
+func newPeer(ctx context.Context, ws *websocket.Conn, opts Options) *peer {
+	p := &peer{ctx: ctx, ws: ws, opts: opts}
+	p.ping = time.AfterFunc(opts.PingInterval, p.sendPing)
+	return p
 }
 
 // Send queues a frame; it never blocks. After Close it reports true and
 // drops the frame: the room is already done with the connection.
 func (p *peer) Send(frame []byte) bool {
-	select {
-	case <-p.closed:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
 		return true
-	default:
 	}
-	select {
-	case p.queue <- frame:
-		return true
-	default:
+	if len(p.queue) >= p.opts.SendQueue {
 		return false
 	}
+	p.queue = append(p.queue, frame)
+	p.startWriterLocked()
+	return true
 }
 
-// Close asks the write pump to close the connection with the code for
-// reason (0: a normal closure).
+// Close asks the writer to close the connection with the code for reason
+// (0: a normal closure) once it has written what is queued.
 func (p *peer) Close(reason rooms.CloseReason) {
 	code := websocket.StatusNormalClosure
 	msg := ""
@@ -166,83 +186,157 @@ func (p *peer) Close(reason rooms.CloseReason) {
 }
 
 func (p *peer) closeWith(code websocket.StatusCode, reason string) {
-	p.closeOnce.Do(func() {
-		p.code, p.reason = code, reason
-		close(p.closed)
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return
+	}
+	p.closing = true
+	p.code, p.reason = code, reason
+	if p.ping != nil {
+		p.ping.Stop()
+		p.ping = nil
+	}
+	p.startWriterLocked()
 }
 
-// readDone records that the read loop ended because the connection died.
-func (p *peer) readDone(error) {
-	p.gone.Store(true)
+// readDone records that the read loop ended because the connection died:
+// nothing more is written, and closing it needs no handshake.
+func (p *peer) readDone() {
+	p.mu.Lock()
+	p.gone = true
+	p.mu.Unlock()
 	p.closeWith(websocket.StatusNormalClosure, "")
 }
 
-// writePump is the connection's only writer.
-func (p *peer) writePump(ctx context.Context, opts Options) {
-	ping := time.NewTicker(opts.PingInterval)
-	defer ping.Stop()
-	// Pings run on their own goroutine (Ping waits for the pong); it ends
-	// with the pump.
-	pingCtx, stopPing := context.WithCancel(ctx)
-	var pinger sync.WaitGroup
-	defer pinger.Wait()
-	defer stopPing()
-	pinging := atomic.Bool{}
-	write := func(frame []byte) bool {
-		wctx, cancel := context.WithTimeout(ctx, opts.WriteTimeout)
-		defer cancel()
-		if err := p.ws.Write(wctx, websocket.MessageBinary, frame); err != nil {
-			p.gone.Store(true)
-			p.closeWith(websocket.StatusNormalClosure, "")
-			return false
-		}
-		return true
+func (p *peer) startWriterLocked() {
+	if !p.writing {
+		p.writing = true
+		p.tasks.Go(p.writeLoop)
 	}
+}
+
+// wait waits for the writer and pinger goroutines to end.
+func (p *peer) wait() { p.tasks.Wait() }
+
+// writeLoop writes queued frames until the queue is empty; when the peer
+// is closing and everything is written, it closes the connection.
+func (p *peer) writeLoop() {
 	for {
-		select {
-		case frame := <-p.queue:
-			if !write(frame) {
-				p.ws.CloseNow()
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		if len(batch) == 0 {
+			if !p.closing {
+				p.writing = false
+				p.mu.Unlock()
 				return
 			}
-		case <-ping.C:
-			// Ping waits for the pong, which the read loop receives; run it
-			// aside so that writes go on meanwhile.
-			if pinging.Swap(true) {
+			gone, code, reason := p.gone, p.code, p.reason
+			p.mu.Unlock()
+			if gone {
+				p.ws.CloseNow()
+			} else {
+				// Close performs the closing handshake (bounded by the
+				// library's timeout) and ends the read loop's Read.
+				_ = p.ws.Close(code, reason)
+			}
+			return // writing stays true: nobody writes after the close
+		}
+		gone := p.gone
+		p.mu.Unlock()
+		for i, frame := range batch {
+			batch[i] = nil
+			if gone {
 				continue
 			}
-			pinger.Go(func() {
-				defer pinging.Store(false)
-				pctx, cancel := context.WithTimeout(pingCtx, opts.PingTimeout)
-				defer cancel()
-				if err := p.ws.Ping(pctx); err != nil && pingCtx.Err() == nil {
-					p.closeWith(websocket.StatusPolicyViolation, "keepalive timeout")
-				}
-			})
-		case <-p.closed:
-			if p.gone.Load() {
-				p.ws.CloseNow()
-				return
+			ctx, cancel := context.WithTimeout(p.ctx, p.opts.WriteTimeout)
+			err := p.ws.Write(ctx, websocket.MessageBinary, frame)
+			cancel()
+			if err != nil {
+				p.mu.Lock()
+				p.gone = true
+				p.mu.Unlock()
+				gone = true
+				p.closeWith(websocket.StatusNormalClosure, "")
 			}
-			// Drain what the room queued before it closed us, then say why.
-			for {
-				select {
-				case frame := <-p.queue:
-					if !write(frame) {
-						p.ws.CloseNow()
-						return
-					}
-					continue
-				default:
-				}
-				break
-			}
-			// Close performs the closing handshake (bounded by the library's
-			// own timeout) and ends the read loop's Read.
-			_ = p.ws.Close(p.code, p.reason)
-			return
 		}
+	}
+}
+
+// sendPing runs on the ping timer: it pings on its own goroutine and
+// re-arms the timer, or closes a peer that did not answer.
+func (p *peer) sendPing() {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return
+	}
+	p.tasks.Add(1)
+	p.mu.Unlock()
+	defer p.tasks.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.PingTimeout)
+	defer cancel()
+	if err := p.ws.Ping(ctx); err != nil {
+		if p.ctx.Err() == nil {
+			p.closeWith(websocket.StatusPolicyViolation, "keepalive timeout")
+		}
+		return
+	}
+	p.mu.Lock()
+	if p.ping != nil {
+		p.ping.Reset(p.opts.PingInterval)
+	}
+	p.mu.Unlock()
+}
+
+// smallBuffers wraps a ResponseWriter so that the hijacked connection
+// gets small read and write buffers instead of net/http's 4 KiB each: an
+// idle WebSocket connection then holds about 1 KiB of buffers. Large frames
+// bypass bufio buffers anyway.
+func smallBuffers(w http.ResponseWriter) http.ResponseWriter {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return w
+	}
+	return &smallHijacker{ResponseWriter: w, hj: hj}
+}
+
+const hijackBufferSize = 512
+
+type smallHijacker struct {
+	http.ResponseWriter
+	hj http.Hijacker
+}
+
+func (s *smallHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := s.hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent right after its request (its first frames)
+	// must stay buffered in the new reader: the WebSocket library takes
+	// what the reader has buffered and then reads the connection itself.
+	n := brw.Reader.Buffered()
+	b, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), c), max(hijackBufferSize, n))
+	if n > 0 {
+		if _, err := br.Peek(n); err != nil { // fills from the copy alone
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, hijackBufferSize)), nil
+}
+
+// Flush forwards to the wrapped writer, if it can.
+func (s *smallHijacker) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
 

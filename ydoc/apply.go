@@ -13,6 +13,7 @@ type Txn struct {
 	before       []clientClock // state before the txn of each client it added structs to
 	ds           deleteSet     // what the txn deleted
 	mergeStructs []*item       // items split during the txn that may merge back
+	pendingGrew  bool          // structs or deletions were set aside as pending
 }
 
 type clientClock struct{ client, clock uint64 }
@@ -49,13 +50,22 @@ func (tx *Txn) addDeleted(client, clock uint64, n int) {
 // ApplyUpdate applies a Yjs v1 update. An update that cannot be decoded is
 // refused with an error wrapping ErrInvalidUpdate and leaves the document
 // unchanged. Structs whose dependencies are missing are kept pending.
-func (d *Doc) ApplyUpdate(update []byte) (err error) {
+func (d *Doc) ApplyUpdate(update []byte) error {
+	_, err := d.Apply(update)
+	return err
+}
+
+// Apply is ApplyUpdate that also reports whether the update brought
+// anything: structs or deletions the document lacked, integrated or kept
+// pending. An update that brings nothing (an empty one, or one the
+// document already has) need not be stored or relayed.
+func (d *Doc) Apply(update []byte) (changed bool, err error) {
 	if d.broken != nil {
-		return d.broken
+		return false, d.broken
 	}
 	u, err := decodeUpdate(update, len(d.clients) == 0)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
 		// Integration is total for every decodable update; reaching this
@@ -70,7 +80,7 @@ func (d *Doc) ApplyUpdate(update []byte) (err error) {
 	d.applyDecoded(tx, u)
 	tx.cleanup()
 	d.fullSize += len(update) // a size hint for encoding
-	return nil
+	return len(tx.before) > 0 || len(tx.ds) > 0 || tx.pendingGrew, nil
 }
 
 // applyDecoded integrates a decoded update, then retries pending structs
@@ -78,6 +88,9 @@ func (d *Doc) ApplyUpdate(update []byte) (err error) {
 func (d *Doc) applyDecoded(tx *Txn, u *decodedUpdate) {
 	for {
 		rest, restMissing := tx.integrateStructs(u.clients)
+		if rest != nil && !u.retry {
+			tx.pendingGrew = true
+		}
 		retry := false
 		if d.pending != nil {
 			for c, clock := range d.pendingMissing {
@@ -100,6 +113,9 @@ func (d *Doc) applyDecoded(tx *Txn, u *decodedUpdate) {
 			d.pending, d.pendingMissing = rest, restMissing
 		}
 		dsRest := tx.applyDeleteSet(u.ds)
+		if dsRest != nil {
+			tx.pendingGrew = true
+		}
 		if d.pendingDS != nil {
 			ds2 := tx.applyDeleteSet(d.pendingDS)
 			switch {
@@ -120,7 +136,7 @@ func (d *Doc) applyDecoded(tx *Txn, u *decodedUpdate) {
 		}
 		pending := d.pending
 		d.pending, d.pendingMissing = nil, nil
-		u = &decodedUpdate{clients: make(map[uint64]*clientRefs, len(pending))}
+		u = &decodedUpdate{clients: make(map[uint64]*clientRefs, len(pending)), retry: true}
 		for c, refs := range pending {
 			u.clients[c] = &clientRefs{refs: refs}
 		}

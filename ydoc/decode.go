@@ -31,6 +31,7 @@ type clientRefs struct {
 type decodedUpdate struct {
 	clients map[uint64]*clientRefs
 	ds      deleteSet
+	retry   bool // the document's own pending structs, tried again
 }
 
 // decodeUpdate decodes a v1 update completely, validating everything that
