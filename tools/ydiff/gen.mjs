@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { loadYjs, Rng, mix32, parseArgs, writeIndex, typeKind, makeReaders, stableStringify, svToObject, unb64 } from './lib.mjs'
-import { buildSession, verifyStats } from './session.mjs'
+import { buildSession, verifyStats, PENDING_AT_END } from './session.mjs'
 
 // ---------- random content ----------
 const STR_PIECES = [
@@ -402,7 +402,9 @@ async function main () {
       // structs after every dependency arrived, or gives different content for
       // the same updates in another order. Such sessions have no trustworthy
       // expected result and are left out (reported). With Yjs 13 any failure is fatal.
-      if (which !== 'yjs14') throw e
+      // Yjs 13 keeps pending structs it could integrate in a few sessions
+      // (see PENDING_AT_END); those are left out too, and reported.
+      if (which !== 'yjs14' && !String(e.message).includes(PENDING_AT_END)) throw e
       skipped.push(`s${seed}-${i} (${String(e.message).split('\n')[0].replace(/^s\d+-\d+: /, '')})`)
       continue
     }
@@ -411,7 +413,7 @@ async function main () {
     bytes += txt.length; nUpdates += s.updates.length
   }
   writeIndex(out)
-  if (skipped.length) console.log(`skipped ${skipped.length} sessions where yjs ${version} misbehaves: ${skipped.join('; ')}`)
+  if (skipped.length) console.log(`skipped ${skipped.length} sessions where yjs ${version} has no single expected result: ${skipped.join('; ')}`)
   if (!args.quiet) console.log(`receiver had pending structs in ${verifyStats.withPendingStructs}/${verifyStats.sessions} sessions, pending delete sets in ${verifyStats.withPendingDs}`)
   if (verifyStats.referenceDiverged.length) console.log(`note: ${verifyStats.referenceDiverged.length} sessions where Yjs content depends on delivery order (the same struct ID arrives as a surrogate pair in one update and as U+FFFD U+FFFD in another): ${verifyStats.referenceDiverged.join(' ')}`)
   if (process.env.YDIFF_VERIFY) console.log('verify:', JSON.stringify(verifyStats, null, 1))

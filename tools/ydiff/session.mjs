@@ -75,6 +75,9 @@ export function hasConflictingCopies (Y, updates) {
  * @param {Uint8Array[]} [o.reference] optional list that must lead to the same content
  * @param {object} [o.extra] extra top-level fields
  */
+// The message of sessions that gen.mjs leaves out (see buildSession).
+export const PENDING_AT_END = 'receiver still has pending structs/deletes at the end'
+
 export function buildSession ({ Y, version, name, seed, gc, roots, updates, checkpointsAt, reference, referenceMayDiverge, extra }) {
   const { canonicalContent } = makeReaders(Y)
   const checkpoints = []
@@ -93,7 +96,11 @@ export function buildSession ({ Y, version, name, seed, gc, roots, updates, chec
     if (r.store?.pendingDs) pds = true
   }
   verifyStats.sessions++; if (ps) verifyStats.withPendingStructs++; if (pds) verifyStats.withPendingDs++
-  if (hasPending(r)) throw new Error(`${name}: receiver still has pending structs/deletes at the end`)
+  // Yjs 13 sometimes keeps structs pending although everything they need
+  // has arrived (it retries pending structs only when a missing clock
+  // advanced); such a receiver's own encoded state then loads into
+  // different content, so the session has no single expected result.
+  if (hasPending(r)) throw new Error(`${name}: ${PENDING_AT_END}`)
   const svBytes = Y.encodeStateVector(r)
   const final = {
     stateVector: svToObject(Y, svBytes),
