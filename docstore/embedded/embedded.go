@@ -1,0 +1,948 @@
+// Package embedded is collabd's default document store: a docstore.Store in
+// one local file, with no server to set up. It is built on bbolt
+// (go.etcd.io/bbolt), a pure-Go, transactional B+tree in a single
+// memory-mapped file whose commits are crash-safe (copy-on-write pages, two
+// fsyncs per commit).
+//
+// # Durability and group commit
+//
+// Append returns once its transaction has been committed and fsynced. Every
+// commit costs two fsyncs however little it writes, so Appends are not
+// committed one by one: they are queued to a single committer goroutine
+// which, whenever it is idle, takes everything queued and commits it in one
+// transaction. An Append arriving while a commit is under way therefore waits
+// for at most that commit plus its own, a lone Append is committed at once
+// (there is no batching delay), and under load one fsync serves many
+// updates. (bbolt's own DB.Batch waits a fixed 10 ms to collect a batch and
+// groups less well when commits are slow; see BenchmarkAppendParallel.)
+//
+// # File layout
+//
+// The file holds two top-level buckets: "meta", with the format version of
+// the file, and "docs", with one bucket per document keyed by the
+// document's name (any bytes: names are never used as file names). A
+// document's bucket holds
+//
+//	info       the document's metadata record (see docRecord)
+//	log/       seq (8 bytes, big-endian) -> update
+//	versions/  version ID (8 bytes, big-endian) -> version record
+//	snapshots/ version ID -> snapshot
+//
+// Seqs within a document are contiguous: the log always holds exactly the
+// seqs after the base snapshot's. Opening a file written with a newer
+// format returns ErrNewerFormat.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Reads run in bbolt read transactions
+// concurrently with each other and with writes; writes (the committer's
+// batches and Compacts) are serialized by bbolt. Only one process can open
+// a file at a time (bbolt takes an exclusive file lock); a second Open
+// fails after Options.LockTimeout with ErrLocked.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/collabd/collabd/docstore"
+)
+
+// Errors of Open.
+var (
+	// ErrLocked: another process (or another Store in this process) has
+	// the file open.
+	ErrLocked = errors.New("embedded: database file is locked (data directory in use by another collabd?)")
+	// ErrNewerFormat: the file was written by a newer collabd whose format
+	// this one does not know.
+	ErrNewerFormat = errors.New("embedded: database file has a newer format")
+	// ErrNotStore: the file is a valid bbolt file but not a collabd store.
+	ErrNotStore = errors.New("embedded: not a collabd database file")
+)
+
+// formatVersion is the version of the file layout this code writes and
+// reads. Bump it for any incompatible change of the layout or records.
+const formatVersion = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketDocs      = []byte("docs")
+	bucketLog       = []byte("log")
+	bucketVersions  = []byte("versions")
+	bucketSnapshots = []byte("snapshots")
+	keyFormat       = []byte("format")
+	keyInfo         = []byte("info")
+)
+
+// Options configure a Store. The zero value is the default.
+type Options struct {
+	// Retention limits every document's version history; the zero value
+	// keeps every version.
+	Retention docstore.Retention
+
+	// Now returns the current time, for created/updated times and
+	// retention. Default time.Now.
+	Now func() time.Time
+
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Zero means 1 s; a negative value means one attempt only.
+	// Open never waits indefinitely.
+	LockTimeout time.Duration
+
+	// MaxBatch is the largest number of Appends committed in one
+	// transaction. Default 1024.
+	MaxBatch int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch {
+	case o.LockTimeout == 0:
+		o.LockTimeout = time.Second
+	case o.LockTimeout < 0:
+		o.LockTimeout = time.Nanosecond // bbolt: try once, then time out
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	return o
+}
+
+// Store is a docstore.Store in one bbolt file. Create it with Open.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opts Options
+
+	// appends feeds the committer goroutine (commitLoop), which owns every
+	// request it receives until it answers on the request's done channel.
+	// Close closes appends; commitLoop then exits and closes committerDone.
+	appends       chan *appendRequest
+	committerDone chan struct{}
+
+	// mu is held for reading by every operation while it runs and for
+	// writing by Close, so Close waits for operations under way and no
+	// operation starts after it.
+	mu     sync.RWMutex
+	closed bool // guarded by mu
+
+	// mode selects how Append commits; tests and benchmarks change it
+	// right after Open to compare group commit with the alternatives.
+	mode commitMode
+	// commits counts the committer's transactions, for tests and
+	// benchmarks.
+	commits atomic.Int64
+}
+
+var _ docstore.Store = (*Store)(nil)
+
+type commitMode int
+
+const (
+	commitGroup     commitMode = iota // the committer goroutine (default)
+	commitBoltBatch                   // bbolt's DB.Batch
+	commitSolo                        // one transaction per Append
+)
+
+// Open opens the store in the file at path, creating the file and its
+// parent directories if needed. The file is locked against other
+// processes until Close.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	db, err := openBolt(path, opts.LockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:            db,
+		path:          path,
+		opts:          opts,
+		appends:       make(chan *appendRequest, opts.MaxBatch),
+		committerDone: make(chan struct{}),
+	}
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// openBolt opens the bbolt file, translating its errors and panics.
+func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+	var file *os.File
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		// bbolt can panic on some corrupt files; the file must not stay
+		// locked then. (Its memory mapping, if any, leaks.)
+		if p := recover(); p != nil {
+			if file != nil {
+				unlockFile(file)
+				_ = file.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: %v", docstore.ErrCorrupt, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      lockTimeout,
+		FreelistType: bolt.FreelistMapType,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w (waited %v)", ErrLocked, lockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: not a valid database file: %w", docstore.ErrCorrupt, err)
+	default:
+		return nil, err
+	}
+}
+
+// checkFormat checks the file's format version, and initializes a new file.
+func (s *Store) checkFormat() error {
+	initialized := false
+	err := s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		initialized = true
+		return checkMeta(tx, meta)
+	})
+	if err != nil || initialized {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			return checkMeta(tx, meta)
+		}
+		if k, _ := tx.Cursor().First(); k != nil {
+			return fmt.Errorf("%w: unexpected bucket %q", ErrNotStore, k)
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket(bucketDocs)
+		return err
+	})
+}
+
+func checkMeta(tx *bolt.Tx, meta *bolt.Bucket) error {
+	v := meta.Get(keyFormat)
+	if v == nil {
+		return fmt.Errorf("%w: no format version", ErrNotStore)
+	}
+	if len(v) != 4 {
+		return fmt.Errorf("%w: format version of %d bytes", docstore.ErrCorrupt, len(v))
+	}
+	switch f := binary.BigEndian.Uint32(v); {
+	case f > formatVersion:
+		return fmt.Errorf("%w: format %d, this collabd knows up to %d: upgrade collabd", ErrNewerFormat, f, formatVersion)
+	case f == 0:
+		return fmt.Errorf("%w: format version 0", docstore.ErrCorrupt)
+	}
+	if tx.Bucket(bucketDocs) == nil {
+		return fmt.Errorf("%w: no documents bucket", docstore.ErrCorrupt)
+	}
+	return nil
+}
+
+// Path returns the path of the store's file.
+func (s *Store) Path() string { return s.path }
+
+// enter starts an operation: it fails if ctx is done or the store closed,
+// and otherwise holds s.mu for reading until the caller calls s.mu.RUnlock.
+func (s *Store) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return docstore.ErrClosed
+	}
+	return nil
+}
+
+// view, update and batch run bbolt transactions, turning a panic of bbolt
+// (which it does on some corrupt pages) or a memory fault (a corrupt page
+// can make it read outside the mapped file) into an error wrapping
+// docstore.ErrCorrupt. bbolt rolls the transaction back as the panic
+// unwinds.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer recoverCorrupt(&err, debug.SetPanicOnFault(true))
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer recoverCorrupt(&err, debug.SetPanicOnFault(true))
+	return s.db.Update(fn)
+}
+
+func (s *Store) batch(fn func(*bolt.Tx) error) (err error) {
+	defer recoverCorrupt(&err, debug.SetPanicOnFault(true))
+	return s.db.Batch(fn)
+}
+
+func recoverCorrupt(err *error, panicOnFault bool) {
+	debug.SetPanicOnFault(panicOnFault)
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%w: %v", docstore.ErrCorrupt, p)
+	}
+}
+
+// now returns the current time in Unix microseconds (never negative).
+func (s *Store) now() int64 { return max(micros(s.opts.Now()), 0) }
+
+// Load implements docstore.Store.
+func (s *Store) Load(ctx context.Context, doc string) (*docstore.Stored, error) {
+	st, err := s.load(ctx, doc)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: load %q: %w", doc, err)
+	}
+	return st, nil
+}
+
+func (s *Store) load(ctx context.Context, doc string) (*docstore.Stored, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return nil, err
+	}
+	var st *docstore.Stored
+	err := s.view(func(tx *bolt.Tx) error {
+		b, rec, err := docBucket(tx, doc)
+		if err != nil {
+			return err
+		}
+		st = &docstore.Stored{Version: rec.baseVersion, Through: rec.baseThrough, LastSeq: rec.lastSeq}
+		if rec.baseVersion != 0 {
+			snap, err := snapshot(b, rec.baseVersion)
+			if err != nil {
+				return err
+			}
+			if int64(len(snap)) != rec.snapshotSize {
+				return fmt.Errorf("%w: base snapshot of %d bytes, recorded %d", docstore.ErrCorrupt, len(snap), rec.snapshotSize)
+			}
+			st.Snapshot = bytes.Clone(snap)
+		}
+		log := b.Bucket(bucketLog)
+		// Two passes: count first, so that the entries share one allocation
+		// of exactly the stored size.
+		var n, size int
+		c := log.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			n++
+			size += len(v)
+		}
+		if int64(n) != rec.logEntries || int64(size) != rec.logBytes {
+			return fmt.Errorf("%w: log of %d entries, %d bytes; recorded %d, %d",
+				docstore.ErrCorrupt, n, size, rec.logEntries, rec.logBytes)
+		}
+		if n == 0 {
+			return nil
+		}
+		st.Entries = make([]docstore.Entry, 0, n)
+		buf := make([]byte, 0, size)
+		want := rec.baseThrough + 1
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			seq, err := decodeKey(k)
+			if err != nil {
+				return err
+			}
+			if seq != want {
+				return fmt.Errorf("%w: log entry %d where %d was expected", docstore.ErrCorrupt, seq, want)
+			}
+			want++
+			start := len(buf)
+			buf = append(buf, v...)
+			st.Entries = append(st.Entries, docstore.Entry{Seq: seq, Update: buf[start:len(buf):len(buf)]})
+		}
+		return nil
+	})
+	return st, err
+}
+
+// docBucket returns the bucket of doc and its metadata record, or
+// ErrNotFound.
+func docBucket(tx *bolt.Tx, doc string) (*bolt.Bucket, docRecord, error) {
+	b := tx.Bucket(bucketDocs).Bucket([]byte(doc))
+	if b == nil {
+		return nil, docRecord{}, docstore.ErrNotFound
+	}
+	rec, err := readDocRecord(b)
+	return b, rec, err
+}
+
+// readDocRecord reads a document's record and checks that its sub-buckets
+// exist, so that callers can use them without nil checks.
+func readDocRecord(b *bolt.Bucket) (docRecord, error) {
+	v := b.Get(keyInfo)
+	if v == nil {
+		return docRecord{}, fmt.Errorf("%w: document without a record", docstore.ErrCorrupt)
+	}
+	rec, err := decodeDocRecord(v)
+	if err != nil {
+		return docRecord{}, err
+	}
+	for _, name := range [][]byte{bucketLog, bucketVersions, bucketSnapshots} {
+		if b.Bucket(name) == nil {
+			return docRecord{}, fmt.Errorf("%w: document without a %s bucket", docstore.ErrCorrupt, name)
+		}
+	}
+	return rec, nil
+}
+
+// createDoc creates the bucket of a new document.
+func createDoc(docs *bolt.Bucket, doc string) (*bolt.Bucket, error) {
+	b, err := docs.CreateBucket([]byte(doc))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range [][]byte{bucketLog, bucketVersions, bucketSnapshots} {
+		if _, err := b.CreateBucket(name); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// snapshot returns the snapshot of version id, valid during the transaction.
+func snapshot(b *bolt.Bucket, id int64) ([]byte, error) {
+	snap := b.Bucket(bucketSnapshots).Get(key(id))
+	if len(snap) == 0 {
+		return nil, fmt.Errorf("%w: snapshot of version %d missing", docstore.ErrCorrupt, id)
+	}
+	return snap, nil
+}
+
+// Append implements docstore.Store. See the package comment for how
+// concurrent Appends are committed together.
+func (s *Store) Append(ctx context.Context, doc string, updates ...[]byte) (int64, error) {
+	seq, err := s.append(ctx, doc, updates)
+	if err != nil {
+		return 0, fmt.Errorf("embedded: append %q: %w", doc, err)
+	}
+	return seq, nil
+}
+
+func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return 0, err
+	}
+	if len(updates) == 0 {
+		return 0, fmt.Errorf("%w: no updates", docstore.ErrEmpty)
+	}
+	size := 0
+	for i, u := range updates {
+		if len(u) == 0 {
+			return 0, fmt.Errorf("%w: update %d is empty", docstore.ErrEmpty, i)
+		}
+		size += len(u)
+	}
+	// bbolt reads the values when it commits, which may be after this call
+	// returned (if ctx ends first), so it gets a private copy.
+	buf := make([]byte, 0, size)
+	own := make([][]byte, len(updates))
+	for i, u := range updates {
+		buf = append(buf, u...)
+		own[i] = buf[len(buf)-len(u):]
+	}
+	req := &appendRequest{ctx: ctx, doc: doc, updates: own, done: make(chan appendResult, 1)}
+
+	switch s.mode {
+	case commitBoltBatch:
+		err := s.batch(func(tx *bolt.Tx) error {
+			var err error
+			req.seq, err = appendTx(tx.Bucket(bucketDocs), req, s.now())
+			return err
+		})
+		return req.seq, err
+	case commitSolo:
+		err := s.update(func(tx *bolt.Tx) error {
+			var err error
+			req.seq, err = appendTx(tx.Bucket(bucketDocs), req, s.now())
+			return err
+		})
+		return req.seq, err
+	}
+
+	select {
+	case s.appends <- req:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.seq, res.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("gave up waiting for the commit, which may or may not happen: %w", ctx.Err())
+	}
+}
+
+// appendTx appends the request's updates to its document in tx and returns
+// the last seq.
+func appendTx(docs *bolt.Bucket, req *appendRequest, now int64) (int64, error) {
+	b := docs.Bucket([]byte(req.doc))
+	var rec docRecord
+	if b == nil {
+		var err error
+		if b, err = createDoc(docs, req.doc); err != nil {
+			return 0, err
+		}
+		rec.created = now
+	} else {
+		var err error
+		if rec, err = readDocRecord(b); err != nil {
+			return 0, err
+		}
+	}
+	log := b.Bucket(bucketLog)
+	log.FillPercent = 0.95 // keys only ever grow: fill pages before splitting
+	for _, u := range req.updates {
+		rec.lastSeq++
+		if err := log.Put(key(rec.lastSeq), u); err != nil {
+			return 0, err
+		}
+		rec.logEntries++
+		rec.logBytes += int64(len(u))
+	}
+	rec.updated = now
+	if err := b.Put(keyInfo, rec.encode()); err != nil {
+		return 0, err
+	}
+	return rec.lastSeq, nil
+}
+
+// Compact implements docstore.Store.
+func (s *Store) Compact(ctx context.Context, doc string, snapshot []byte, throughSeq int64, trigger docstore.Trigger) (docstore.Version, error) {
+	v, err := s.compact(ctx, doc, snapshot, throughSeq, trigger)
+	if err != nil {
+		return docstore.Version{}, fmt.Errorf("embedded: compact %q through seq %d: %w", doc, throughSeq, err)
+	}
+	return v, nil
+}
+
+func (s *Store) compact(ctx context.Context, doc string, snapshot []byte, throughSeq int64, trigger docstore.Trigger) (docstore.Version, error) {
+	if err := s.enter(ctx); err != nil {
+		return docstore.Version{}, err
+	}
+	defer s.mu.RUnlock()
+	switch err := docstore.CheckName(doc); {
+	case err != nil:
+		return docstore.Version{}, err
+	case len(snapshot) == 0:
+		return docstore.Version{}, fmt.Errorf("%w: empty snapshot", docstore.ErrEmpty)
+	case !trigger.Valid():
+		return docstore.Version{}, fmt.Errorf("%w: %q", docstore.ErrInvalidTrigger, trigger)
+	case throughSeq < 0:
+		return docstore.Version{}, fmt.Errorf("%w: negative", docstore.ErrSeqRange)
+	}
+	var version docstore.Version
+	err := s.update(func(tx *bolt.Tx) error {
+		now := s.now()
+		docs := tx.Bucket(bucketDocs)
+		b, rec, err := docBucket(tx, doc)
+		switch {
+		case errors.Is(err, docstore.ErrNotFound):
+			if throughSeq != 0 {
+				return fmt.Errorf("%w: document never written", docstore.ErrSeqRange)
+			}
+			if b, err = createDoc(docs, doc); err != nil {
+				return err
+			}
+			rec = docRecord{created: now}
+		case err != nil:
+			return err
+		case throughSeq > rec.lastSeq:
+			return fmt.Errorf("%w: beyond the last seq %d", docstore.ErrSeqRange, rec.lastSeq)
+		case throughSeq < rec.baseThrough:
+			return fmt.Errorf("%w: behind the current snapshot, which covers seq %d", docstore.ErrSeqRange, rec.baseThrough)
+		}
+
+		// Fold the covered entries: the log holds exactly the seqs
+		// baseThrough+1 .. lastSeq.
+		log := b.Bucket(bucketLog)
+		for seq := rec.baseThrough + 1; seq <= throughSeq; seq++ {
+			k := key(seq)
+			v := log.Get(k)
+			if v == nil {
+				return fmt.Errorf("%w: log entry %d missing", docstore.ErrCorrupt, seq)
+			}
+			rec.logEntries--
+			rec.logBytes -= int64(len(v))
+			if err := log.Delete(k); err != nil {
+				return err
+			}
+		}
+
+		rec.lastVersion++
+		id := rec.lastVersion
+		vr := versionRecord{created: now, size: int64(len(snapshot)), through: throughSeq, trigger: trigger}
+		versions, snapshots := b.Bucket(bucketVersions), b.Bucket(bucketSnapshots)
+		versions.FillPercent, snapshots.FillPercent = 0.95, 0.95
+		if err := versions.Put(key(id), vr.encode()); err != nil {
+			return err
+		}
+		if err := snapshots.Put(key(id), snapshot); err != nil {
+			return err
+		}
+		rec.versions++
+		rec.baseVersion, rec.baseThrough, rec.snapshotSize = id, throughSeq, int64(len(snapshot))
+		rec.updated = now
+		version = vr.version(id)
+
+		if s.opts.Retention != (docstore.Retention{}) {
+			all, err := listVersions(b)
+			if err != nil {
+				return err
+			}
+			for _, id := range s.opts.Retention.Expired(all, fromMicros(now)) {
+				if id == rec.baseVersion { // Expired never returns the newest; be sure
+					continue
+				}
+				if err := versions.Delete(key(id)); err != nil {
+					return err
+				}
+				if err := snapshots.Delete(key(id)); err != nil {
+					return err
+				}
+				rec.versions--
+			}
+		}
+		return b.Put(keyInfo, rec.encode())
+	})
+	return version, err
+}
+
+// listVersions returns the versions of a document's bucket, newest first.
+func listVersions(b *bolt.Bucket) ([]docstore.Version, error) {
+	var vs []docstore.Version
+	c := b.Bucket(bucketVersions).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		id, err := decodeKey(k)
+		if err != nil {
+			return nil, err
+		}
+		vr, err := decodeVersionRecord(v)
+		if err != nil {
+			return nil, fmt.Errorf("version %d: %w", id, err)
+		}
+		vs = append(vs, vr.version(id))
+	}
+	return vs, nil
+}
+
+// Versions implements docstore.Store.
+func (s *Store) Versions(ctx context.Context, doc string) ([]docstore.Version, error) {
+	vs, err := s.versions(ctx, doc)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: versions of %q: %w", doc, err)
+	}
+	return vs, nil
+}
+
+func (s *Store) versions(ctx context.Context, doc string) ([]docstore.Version, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return nil, err
+	}
+	var vs []docstore.Version
+	err := s.view(func(tx *bolt.Tx) error {
+		b, rec, err := docBucket(tx, doc)
+		if err != nil {
+			return err
+		}
+		if vs, err = listVersions(b); err != nil {
+			return err
+		}
+		if int64(len(vs)) != rec.versions {
+			return fmt.Errorf("%w: %d versions, recorded %d", docstore.ErrCorrupt, len(vs), rec.versions)
+		}
+		return nil
+	})
+	if vs == nil && err == nil {
+		vs = []docstore.Version{}
+	}
+	return vs, err
+}
+
+// Version implements docstore.Store.
+func (s *Store) Version(ctx context.Context, doc string, id int64) (docstore.Version, []byte, error) {
+	v, snap, err := s.version(ctx, doc, id)
+	if err != nil {
+		return docstore.Version{}, nil, fmt.Errorf("embedded: version %d of %q: %w", id, doc, err)
+	}
+	return v, snap, nil
+}
+
+func (s *Store) version(ctx context.Context, doc string, id int64) (docstore.Version, []byte, error) {
+	if err := s.enter(ctx); err != nil {
+		return docstore.Version{}, nil, err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return docstore.Version{}, nil, err
+	}
+	var (
+		v    docstore.Version
+		snap []byte
+	)
+	err := s.view(func(tx *bolt.Tx) error {
+		b, _, err := docBucket(tx, doc)
+		if err != nil {
+			return err
+		}
+		if id <= 0 {
+			return docstore.ErrVersionNotFound
+		}
+		raw := b.Bucket(bucketVersions).Get(key(id))
+		if raw == nil {
+			return docstore.ErrVersionNotFound
+		}
+		vr, err := decodeVersionRecord(raw)
+		if err != nil {
+			return err
+		}
+		data, err := snapshot(b, id)
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) != vr.size {
+			return fmt.Errorf("%w: snapshot of %d bytes, recorded %d", docstore.ErrCorrupt, len(data), vr.size)
+		}
+		v, snap = vr.version(id), bytes.Clone(data)
+		return nil
+	})
+	return v, snap, err
+}
+
+// Info implements docstore.Store.
+func (s *Store) Info(ctx context.Context, doc string) (docstore.DocumentInfo, error) {
+	info, err := s.info(ctx, doc)
+	if err != nil {
+		return docstore.DocumentInfo{}, fmt.Errorf("embedded: info of %q: %w", doc, err)
+	}
+	return info, nil
+}
+
+func (s *Store) info(ctx context.Context, doc string) (docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return docstore.DocumentInfo{}, err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return docstore.DocumentInfo{}, err
+	}
+	var info docstore.DocumentInfo
+	err := s.view(func(tx *bolt.Tx) error {
+		_, rec, err := docBucket(tx, doc)
+		info = rec.info(doc)
+		return err
+	})
+	return info, err
+}
+
+func (r *docRecord) info(name string) docstore.DocumentInfo {
+	return docstore.DocumentInfo{
+		Name:         name,
+		Created:      fromMicros(r.created),
+		Updated:      fromMicros(r.updated),
+		LastSeq:      r.lastSeq,
+		Version:      r.baseVersion,
+		SnapshotSize: int(r.snapshotSize),
+		Versions:     int(r.versions),
+		LogEntries:   int(r.logEntries),
+		LogBytes:     r.logBytes,
+	}
+}
+
+// Documents implements docstore.Store.
+func (s *Store) Documents(ctx context.Context) ([]docstore.DocumentInfo, error) {
+	infos, err := s.documents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: documents: %w", err)
+	}
+	return infos, nil
+}
+
+func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	infos := []docstore.DocumentInfo{}
+	err := s.view(func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketDocs)
+		c := docs.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v != nil {
+				return fmt.Errorf("%w: value %q among the documents", docstore.ErrCorrupt, k)
+			}
+			rec, err := readDocRecord(docs.Bucket(k))
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
+			infos = append(infos, rec.info(string(k)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return infos, nil
+}
+
+// Ping implements docstore.Store: it fails once the store is closed or
+// when the file cannot be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.enter(ctx); err != nil {
+		return fmt.Errorf("embedded: ping: %w", err)
+	}
+	defer s.mu.RUnlock()
+	if err := s.view(func(tx *bolt.Tx) error { return checkMeta(tx, tx.Bucket(bucketMeta)) }); err != nil {
+		return fmt.Errorf("embedded: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements docstore.Store: it waits for operations under way
+// (including queued Appends, which are committed), then closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	// No operation is running and none can start: nobody sends any more.
+	close(s.appends)
+	<-s.committerDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("embedded: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// appendRequest is one Append waiting for the committer.
+type appendRequest struct {
+	ctx     context.Context // the caller's; a request whose ctx is done is not committed
+	doc     string
+	updates [][]byte
+	seq     int64             // used by the non-group commit modes
+	done    chan appendResult // buffered: the committer never blocks on it
+}
+
+type appendResult struct {
+	seq int64
+	err error
+}
+
+// commitLoop is the committer goroutine: it commits queued Appends in
+// batches until Close closes s.appends.
+func (s *Store) commitLoop() {
+	defer close(s.committerDone)
+	batch := make([]*appendRequest, 0, s.opts.MaxBatch)
+	for req := range s.appends {
+		batch = append(batch, req)
+	collect:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case r, ok := <-s.appends:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// commitBatch commits reqs in one transaction and answers each. If one
+// request fails (say, its document's record is corrupt), that request gets
+// the error and the others are committed without it.
+func (s *Store) commitBatch(reqs []*appendRequest) {
+	live := make([]*appendRequest, 0, len(reqs))
+	for _, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- appendResult{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	seqs := make([]int64, len(live))
+	for len(live) > 0 {
+		failed := -1
+		s.commits.Add(1)
+		err := s.update(func(tx *bolt.Tx) error {
+			docs, now := tx.Bucket(bucketDocs), s.now()
+			for i, r := range live {
+				seq, err := appendTx(docs, r, now)
+				if err != nil {
+					failed = i
+					return err
+				}
+				seqs[i] = seq
+			}
+			return nil
+		})
+		if failed >= 0 {
+			live[failed].done <- appendResult{err: err}
+			live = slices.Delete(live, failed, failed+1)
+			seqs = seqs[:len(live)]
+			continue
+		}
+		for i, r := range live {
+			if err != nil {
+				r.done <- appendResult{err: err}
+			} else {
+				r.done <- appendResult{seq: seqs[i]}
+			}
+		}
+		return
+	}
+}
