@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Load scenarios for collabd (see bench/load/README.md).
+#
+#   bench/load/run.sh            run every scenario (about 4 minutes)
+#
+# Builds collabd and collabbench into a temporary directory, runs each
+# scenario against a fresh collabd (started by collabbench with a new temporary
+# --data-dir, on 127.0.0.1:$BENCH_PORT), and writes bench/load/results.md and
+# bench/load/results/<scenario>.json.
+#
+# Env:
+#   BENCH_PORT       port for collabd (default 18931; must be free)
+#   BENCH_NICE       nice value for collabbench and the collabd it starts
+#                    (default -10 when root, else 0): the machine may be shared,
+#                    and other processes' CPU use shows up in the results
+#                    ("other load") either way
+#   BENCH_DURATION   measured period of the update scenarios (default 20s)
+#   BENCH_SCENARIOS  space-separated subset of scenario names to run
+#   BENCH_OUT        output directory (default bench/load)
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+
+PORT="${BENCH_PORT:-18931}"
+DURATION="${BENCH_DURATION:-20s}"
+OUT="${BENCH_OUT:-bench/load}"
+if [ -z "${BENCH_NICE:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then BENCH_NICE=-10; else BENCH_NICE=0; fi
+fi
+SHM_DIR=/dev/shm
+[ -d "$SHM_DIR" ] && [ -w "$SHM_DIR" ] || SHM_DIR=""
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/collabd-load.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$OUT/results"
+
+# 5,000 idle connections need 5,000 descriptors in each process.
+hard="$(ulimit -Hn)"
+if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else ulimit -n "$hard"; fi
+if [ "$(ulimit -n)" -lt 5200 ]; then
+  echo "ulimit -n is $(ulimit -n); the idle scenario needs more than 5200" >&2
+fi
+
+echo "building collabd and collabbench in $WORK" >&2
+go build -o "$WORK/collabd" ./cmd/collabd || exit 1
+go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
+
+declare -a NAMES=() COMMANDS=() STATUSES=()
+
+# scenario NAME DATA_PARENT ARGS...: runs collabbench against a new collabd
+# whose --data-dir is a new directory under DATA_PARENT.
+scenario() {
+  local name="$1" parent="$2"
+  shift 2
+  if [ -n "${BENCH_SCENARIOS:-}" ] && [[ " $BENCH_SCENARIOS " != *" $name "* ]]; then
+    return
+  fi
+  local data
+  data="$(mktemp -d "$parent/collabd-data.XXXXXX")"
+  local -a cmd=(nice -n "$BENCH_NICE" "$WORK/collabbench" -label "$name"
+    -server-cmd "$WORK/collabd -addr 127.0.0.1:$PORT -data-dir $data"
+    -server-log "$WORK/$name.server.log"
+    -url "ws://127.0.0.1:$PORT" -json "$OUT/results/$name.json" "$@")
+  echo "== $name" >&2
+  "${cmd[@]}" >"$WORK/$name.txt" 2>"$WORK/$name.err"
+  local status=$?
+  cat "$WORK/$name.txt" >&2
+  rm -rf "$data"
+  NAMES+=("$name")
+  # The command as run, with the temporary paths made generic.
+  local shown="" arg
+  for arg in "${cmd[@]}"; do
+    [[ "$arg" == *" "* ]] && arg="\"$arg\""
+    shown+="${shown:+ }$arg"
+  done
+  shown="${shown//$data/\$DATA}"
+  shown="${shown//$WORK/\$WORK}"
+  COMMANDS+=("$shown")
+  STATUSES+=("$status")
+  sleep 2 # let the port and the machine settle
+}
+
+TMP_PARENT="${TMPDIR:-/tmp}"
+
+# 1. One room, 50 clients, one writer at 200 updates/s.
+scenario 1-one-room "$TMP_PARENT" -rooms 1 -clients 50 -rate 200 \
+  -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
+# 2. 100 rooms x 5 clients, 20 updates/s in each room.
+scenario 2-hundred-rooms "$TMP_PARENT" -rooms 100 -clients 500 -rate 20 \
+  -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
+# 3. 5,000 idle connections (50 in each of 100 rooms): server RSS per connection.
+scenario 3-idle-5000 "$TMP_PARENT" -clients 0 -idle 5000 -rooms 100 -rate 0 \
+  -warmup 0s -duration 5s -settle 3s -check-rss-per-conn 10240
+# 4. Awareness storm: 100 clients in one room, 20 presence updates/s each.
+scenario 4-awareness-storm "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-rate 20 \
+  -warmup 2s -duration 10s -drain 15s
+
+# Variants that locate the bottlenecks (not targets):
+if [ -n "$SHM_DIR" ]; then
+  # 1 with the store on tmpfs: the same work without the disk's fsync latency.
+  scenario 1-one-room-tmpfs "$SHM_DIR" -rooms 1 -clients 50 -rate 200 \
+    -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
+fi
+# 3 with one room per connection: adds the cost of a live room.
+scenario 3-idle-5000-rooms "$TMP_PARENT" -clients 0 -idle 5000 -rooms 5000 -rate 0 \
+  -warmup 0s -duration 5s -settle 3s -check-rss-per-conn 10240
+# 4 at a quarter of the rate.
+scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-rate 5 \
+  -warmup 2s -duration 10s -drain 15s
+
+# results.md
+{
+  echo "# collabd load results"
+  echo
+  echo "Written by \`bench/load/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). What the figures mean and"
+  echo "what limits them: [README.md](README.md). Raw reports: [results/](results/)."
+  echo
+  echo "## Machine"
+  echo
+  echo '```'
+  echo "nproc: $(nproc)"
+  grep -m1 'model name' /proc/cpuinfo || true
+  free -m
+  echo "kernel: $(uname -sr)"
+  echo "$(go version)"
+  echo "collabd commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cmd/collabd server rooms docstore ydoc yprotocol awareness lib0 go.mod 2>/dev/null || echo ' (server sources modified)')"
+  echo "nice: $BENCH_NICE, ulimit -n: $(ulimit -n), store: embedded (bbolt) in a new temporary --data-dir per scenario"
+  echo '```'
+  echo
+  echo "\"other load\" is the CPU the rest of the machine used during the measured window"
+  echo "(from /proc/stat, minus collabd and collabbench), in cores of the $(nproc): latency"
+  echo "figures taken while it is high measure the machine as much as collabd."
+  echo
+  echo "## Summary"
+  echo
+  files=()
+  for n in "${NAMES[@]}"; do
+    [ -f "$OUT/results/$n.json" ] && files+=("$OUT/results/$n.json")
+  done
+  if [ "${#files[@]}" -gt 0 ]; then
+    "$WORK/collabbench" summarize "${files[@]}"
+  fi
+  echo
+  echo "## Scenarios"
+  for i in "${!NAMES[@]}"; do
+    echo
+    echo "### ${NAMES[$i]}"
+    echo
+    echo '```sh'
+    echo "${COMMANDS[$i]}"
+    echo '```'
+    echo
+    echo "exit status ${STATUSES[$i]} (0: every check passed, 3: some check failed)"
+    echo
+    echo '```'
+    cat "$WORK/${NAMES[$i]}.txt"
+    grep -v '^collabbench: ' "$WORK/${NAMES[$i]}.err" || true
+    echo '```'
+  done
+} >"$WORK/results.md"
+mv "$WORK/results.md" "$OUT/results.md"
+echo "wrote $OUT/results.md" >&2

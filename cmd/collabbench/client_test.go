@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"hash/maphash"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/collabd/collabd/rooms"
+	"github.com/collabd/collabd/server"
+	"github.com/collabd/collabd/yprotocol"
+)
+
+// testRoom returns a room with two updates, a writer and a reader, both
+// sending presence, and a measuring window that covers everything.
+func testRoom(t *testing.T) (*bench, *room, *client, *client) {
+	t.Helper()
+	b := &bench{epoch: time.Now().Add(-time.Second), hashSeed: maphash.MakeSeed()}
+	b.winStart.Store(0)
+	b.winEnd.Store(math.MaxInt64)
+	rm := &room{
+		name:    "r",
+		turn:    1,
+		updates: [][]byte{{1, 2, 3}, {4, 5, 6}},
+		index:   map[string]int32{"\x01\x02\x03": 0, "\x04\x05\x06": 1},
+		sendNs:  make([]atomic.Int64, 2),
+		byYID:   map[uint64]*client{},
+	}
+	w := b.newClient(0, rm, roleWriter)
+	r := b.newClient(1, rm, roleReader)
+	rm.writers = []*client{w}
+	for i, c := range []*client{w, r} {
+		c.yid = uint64(100 + i)
+		c.got = make([]uint64, 1)
+		c.awSendNs = make([]atomic.Int64, 8)
+		rm.byYID[c.yid] = c
+	}
+	return b, rm, w, r
+}
+
+func awarenessFrame(id, clock uint64, state string) []byte {
+	e := yprotocol.AwarenessEntry{ClientID: id, Clock: clock}
+	if state != "" {
+		e.State = []byte(state)
+	}
+	return yprotocol.AppendAwareness(nil, []yprotocol.AwarenessEntry{e})
+}
+
+func TestClientHandle(t *testing.T) {
+	b, rm, w, r := testRoom(t)
+	now := b.now()
+
+	// The server's SyncStep1 is answered with an empty SyncStep2.
+	reply := r.handle(yprotocol.AppendSyncStep1(nil, []byte{0}), now, nil)
+	if want := yprotocol.AppendSyncStep2(nil, emptyUpdate); !bytes.Equal(reply, want) {
+		t.Errorf("reply to sync step 1 = %x, want %x", reply, want)
+	}
+	// Its SyncStep2 completes the handshake.
+	r.handle(yprotocol.AppendSyncStep2(nil, emptyUpdate), now, nil)
+	select {
+	case <-r.synced:
+	default:
+		t.Error("not synced after sync step 2")
+	}
+
+	rm.sendNs[0].Store(now - int64(2*time.Millisecond))
+	rm.sendNs[1].Store(now - int64(time.Millisecond))
+	// Several messages in one frame are all read.
+	frame := yprotocol.AppendUpdate(nil, rm.updates[0])
+	frame = yprotocol.AppendUpdate(frame, emptyUpdate)
+	frame = yprotocol.AppendUpdate(frame, []byte{9, 9})
+	r.handle(frame, now, nil)
+	r.handle(yprotocol.AppendUpdate(nil, rm.updates[0]), now, nil)
+	w.handle(yprotocol.AppendUpdate(nil, rm.updates[0]), now, nil)
+
+	if r.gotN != 1 || r.dups != 1 || r.noop != 1 || r.unknown != 1 {
+		t.Errorf("reader: got %d, dups %d, noop %d, unknown %d; want 1 each", r.gotN, r.dups, r.noop, r.unknown)
+	}
+	if r.fanout.n != 1 || r.fanout.max != int64(2*time.Millisecond) || r.echo.n != 0 {
+		t.Errorf("reader: fan-out %d samples (max %d), echo %d; want 1 (2ms), 0", r.fanout.n, r.fanout.max, r.echo.n)
+	}
+	if w.echo.n != 1 || w.fanout.n != 0 {
+		t.Errorf("writer: echo %d samples, fan-out %d; want 1, 0", w.echo.n, w.fanout.n)
+	}
+
+	rm.expected = 2
+	if r.complete() {
+		t.Error("reader complete with one update of two")
+	}
+	r.handle(yprotocol.AppendUpdate(nil, rm.updates[1]), now, nil)
+
+	// Presence: the writer's last state is clock 3.
+	w.awClock, w.awState = 3, []byte(`{"c":3}`)
+	w.awSendNs[3].Store(now - int64(time.Millisecond))
+	r.handle(awarenessFrame(w.yid, 3, `{"c":3}`), now, nil)
+	r.handle(awarenessFrame(w.yid, 2, `{"c":2}`), now, nil)  // stale: ignored
+	r.handle(awarenessFrame(r.yid, 9, `{"me":1}`), now, nil) // its own: ignored
+	r.handle(awarenessFrame(777, 1, `{}`), now, nil)         // not ours: ignored
+	if v := r.view[w.yid]; v.clock != 3 || v.null {
+		t.Errorf("view of the writer = %+v, want clock 3", v)
+	}
+	if r.awEntries != 2 || r.awLat.n != 1 {
+		t.Errorf("presence entries %d, latency samples %d; want 2, 1", r.awEntries, r.awLat.n)
+	}
+	if !r.complete() {
+		t.Error("reader not complete with every update and the writer's final state")
+	}
+	// An equal clock with null removes the writer: the view is stale.
+	r.handle(awarenessFrame(w.yid, 3, ""), now, nil)
+	if r.complete() {
+		t.Error("reader complete although the writer was removed")
+	}
+	if r.closeErr != nil {
+		t.Errorf("closeErr = %v", r.closeErr)
+	}
+	r.handle([]byte{0x7f}, now, nil)
+	if r.closeErr == nil {
+		t.Error("a frame that does not decode left no error")
+	}
+}
+
+// TestRunInProcess runs the tool against an in-process collabd (memory
+// only) with writers, presence and idle connections, and checks that
+// everything is delivered and that the report says so.
+func TestRunInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a small load for a second")
+	}
+	reg := rooms.NewRegistry(rooms.Options{})
+	srv := server.New(server.Options{Registry: reg})
+	hs := httptest.NewServer(srv)
+	defer func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reg.Shutdown(ctx)
+		srv.Wait(ctx)
+	}()
+
+	tracePath := filepath.Join(t.TempDir(), "trace.json")
+	if err := os.WriteFile(tracePath, []byte(smallTrace), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	args := []string{
+		"-url", "ws" + strings.TrimPrefix(hs.URL, "http"),
+		"-trace", tracePath,
+		"-clients", "6", "-rooms", "2", "-writers", "2", "-turn", "3",
+		"-rate", "100", "-awareness-rate", "20",
+		"-idle", "4", "-idle-rooms", "3",
+		"-warmup", "200ms", "-duration", "600ms", "-drain", "5s", "-settle", "0s",
+		"-label", "in-process", "-json", jsonPath,
+	}
+	var out, errs strings.Builder
+	err := run(t.Context(), args, &out, &errs)
+	t.Logf("table:\n%s\nlog:\n%s", out.String(), errs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PASS  every update delivered", "PASS  every client has every other client's final presence", "fan-out latency"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	js, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"passed": true`, `"undelivered": 0`, `"final_mismatches": 0`} {
+		if !bytes.Contains(js, []byte(want)) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	var sum strings.Builder
+	if err := run(t.Context(), []string{"summarize", jsonPath}, &sum, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if row := sum.String(); !strings.Contains(row, "| in-process | 6 clients + 4 idle, 2 rooms, 100 upd/s/room, 20 Hz presence/client |") || !strings.Contains(row, "| all pass |") {
+		t.Errorf("summary:\n%s", row)
+	}
+}
