@@ -86,7 +86,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 // harness opens stores for one subtest.
 type harness struct {
 	open  Opener
-	clock *Clock
+	clock *clock
 }
 
 // store opens a store with the harness's clock and the given retention, and
@@ -102,26 +102,26 @@ func (h *harness) store(t *testing.T, r docstore.Retention) docstore.Store {
 	return s
 }
 
-// Clock is a settable clock for Config.Now. It is safe for concurrent use.
-type Clock struct {
+// clock is a settable clock for Config.Now. It is safe for concurrent use.
+type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newClock() *Clock {
+func newClock() *clock {
 	// Nanoseconds on purpose: stores keep microseconds.
-	return &Clock{t: time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)}
+	return &clock{t: time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)}
 }
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time {
+func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
 // Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
+func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
