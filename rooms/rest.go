@@ -113,3 +113,128 @@ func (r *Registry) ApplyUpdate(ctx context.Context, name string, update []byte) 
 		return ctx.Err()
 	}
 }
+
+// Versions lists the stored versions of a document, newest first.
+func (r *Registry) Versions(ctx context.Context, name string) ([]docstore.Version, error) {
+	h, err := r.history()
+	if err != nil {
+		return nil, err
+	}
+	vs, err := h.Versions(ctx, name)
+	if errors.Is(err, docstore.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return vs, err
+}
+
+// Version returns one stored version of a document and its snapshot (a
+// full-state v1 update).
+func (r *Registry) Version(ctx context.Context, name string, id int64) (docstore.Version, []byte, error) {
+	h, err := r.history()
+	if err != nil {
+		return docstore.Version{}, nil, err
+	}
+	v, snap, err := h.Version(ctx, name, id)
+	switch {
+	case errors.Is(err, docstore.ErrNotFound):
+		return v, nil, ErrNotFound
+	case errors.Is(err, docstore.ErrVersionNotFound):
+		return v, nil, ErrVersionNotFound
+	}
+	return v, snap, err
+}
+
+// ErrVersionNotFound reports a version id a document does not have.
+var ErrVersionNotFound = errors.New("rooms: version not found")
+
+// ErrNoHistory reports history operations on a registry without a store.
+var ErrNoHistory = errors.New("rooms: no store, no history")
+
+// History is what the history operations need from the store beyond Store
+// (docstore.Store provides it).
+type History interface {
+	Versions(ctx context.Context, doc string) ([]docstore.Version, error)
+	Version(ctx context.Context, doc string, id int64) (docstore.Version, []byte, error)
+}
+
+func (r *Registry) history() (History, error) {
+	h, ok := r.opts.Store.(History)
+	if !ok || r.opts.Store == nil {
+		return nil, ErrNoHistory
+	}
+	return h, nil
+}
+
+// TakeVersion stores the document's current state as a new version now
+// (trigger manual).
+func (r *Registry) TakeVersion(ctx context.Context, name string) (docstore.Version, error) {
+	var v docstore.Version
+	err := r.roomCall(ctx, name, func(rm *Room, reply func(error)) {
+		if !rm.exists {
+			reply(ErrNotFound)
+			return
+		}
+		rm.whenStored(func(error) {
+			var err error
+			v, err = rm.snapshot(ctx, docstore.TriggerManual)
+			reply(err)
+		})
+	})
+	return v, err
+}
+
+// Restore makes the document's content equal to version id's, as a new
+// forward change that live clients receive, stored, then recorded as a
+// version itself (trigger restore), which it returns.
+func (r *Registry) Restore(ctx context.Context, name string, id int64) (docstore.Version, error) {
+	_, snap, err := r.Version(ctx, name, id)
+	if err != nil {
+		return docstore.Version{}, err
+	}
+	var v docstore.Version
+	err = r.roomCall(ctx, name, func(rm *Room, reply func(error)) {
+		update, err := rm.doc.RestoreUpdate(snap, restoreClientID())
+		if err != nil {
+			reply(fmt.Errorf("%w: version %d of %q: %w", ErrUnavailable, id, name, err))
+			return
+		}
+		// The document has the change already; store and relay it.
+		rm.commitLocal(update, func(err error) {
+			if err != nil {
+				reply(err)
+				return
+			}
+			v, err = rm.snapshot(ctx, docstore.TriggerRestore)
+			reply(err)
+		})
+	})
+	return v, err
+}
+
+// roomCall runs fn on the room's goroutine (loading the room if needed)
+// and waits for fn's reply.
+func (r *Registry) roomCall(ctx context.Context, name string, fn func(rm *Room, reply func(error))) error {
+	rm, err := r.acquire(name)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	call := func(rm *Room) {
+		rm.reg.release(rm)
+		if rm.loadErr != nil {
+			done <- rm.loadErr
+			return
+		}
+		fn(rm, func(err error) { done <- err })
+	}
+	if err := rm.post(ctx, event{kind: evCall, call: call}); err != nil {
+		r.release(rm)
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -69,6 +69,7 @@ type Room struct {
 	held       []heldMsg
 	lastSeq    int64 // newest stored log entry
 	baseSeq    int64 // log entries up to this are in the stored snapshot
+	logBytes   int   // bytes of the log entries after baseSeq
 	persistRes chan persistResult
 	retry      *time.Timer
 	failing    bool // the last append failed
@@ -86,9 +87,10 @@ type heldMsg struct {
 }
 
 type persistResult struct {
-	n   int
-	seq int64
-	err error
+	n     int
+	bytes int
+	seq   int64
+	err   error
 }
 
 func newRoom(reg *Registry, name string) *Room {
@@ -214,6 +216,7 @@ func (rm *Room) load() {
 			return
 		}
 		rm.docSize += len(e.Update)
+		rm.logBytes += len(e.Update)
 	}
 	rm.baseSeq, rm.lastSeq = stored.Through, stored.LastSeq
 	rm.loaded, rm.exists = true, true
@@ -390,6 +393,51 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 	return nil
 }
 
+// commitLocal stores and relays an update the document already has (a
+// change the server made itself), then calls done.
+func (rm *Room) commitLocal(update []byte, done func(error)) {
+	if update == nil {
+		done(nil)
+		return
+	}
+	rm.exists = true
+	rm.docSize += len(update)
+	rm.accepted++
+	if rm.reg.opts.Store == nil {
+		rm.persisted = rm.accepted
+	} else {
+		rm.queue = append(rm.queue, update)
+		rm.queueBytes += len(update)
+		rm.startPersist()
+	}
+	relay := yprotocol.AppendUpdate(nil, update)
+	if rm.persisted == rm.accepted {
+		rm.broadcast(relay)
+		done(nil)
+		return
+	}
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})
+}
+
+// snapshot stores the document's state as a new version, whatever the log
+// holds (compact only folds a log that has entries).
+func (rm *Room) snapshot(ctx context.Context, trigger docstore.Trigger) (docstore.Version, error) {
+	st := rm.reg.opts.Store
+	if st == nil {
+		return docstore.Version{}, ErrNoHistory
+	}
+	ctx, cancel := context.WithTimeout(ctx, rm.reg.opts.OpTimeout)
+	defer cancel()
+	snap := rm.doc.EncodeStateAsUpdate(nil)
+	v, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger)
+	if err != nil {
+		return v, fmt.Errorf("storing a version of %q: %w", rm.name, err)
+	}
+	rm.baseSeq, rm.logBytes = rm.lastSeq, 0
+	rm.docSize = len(snap)
+	return v, nil
+}
+
 // whenStored calls fn once everything the room accepted so far is stored.
 func (rm *Room) whenStored(fn func(error)) {
 	if rm.persisted == rm.accepted {
@@ -428,7 +476,11 @@ func (rm *Room) startPersist() {
 			rm.persistRes <- persistResult{n: -len(batch), err: &appendError{batch: batch, err: err}}
 			return
 		}
-		rm.persistRes <- persistResult{n: len(batch), seq: seq}
+		bytes := 0
+		for _, u := range batch {
+			bytes += len(u)
+		}
+		rm.persistRes <- persistResult{n: len(batch), bytes: bytes, seq: seq}
 	}()
 }
 
@@ -464,8 +516,15 @@ func (rm *Room) persistDone(res persistResult) {
 	}
 	rm.persisted += uint64(res.n)
 	rm.lastSeq = res.seq
+	rm.logBytes += res.bytes
 	rm.flushHeld()
 	rm.startPersist()
+	o := rm.reg.opts
+	if !rm.inflight && (rm.lastSeq-rm.baseSeq >= int64(o.CompactEntries) || rm.logBytes >= o.CompactBytes) {
+		if _, err := rm.snapshot(context.Background(), docstore.TriggerThreshold); err != nil {
+			rm.log.Warn("threshold compaction failed", "err", err)
+		}
+	}
 }
 
 // flushHeld sends the held messages whose updates are stored, in order.
@@ -522,7 +581,7 @@ func (rm *Room) compact(ctx context.Context, trigger docstore.Trigger) error {
 	if _, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger); err != nil {
 		return fmt.Errorf("compacting %q: %w", rm.name, err)
 	}
-	rm.baseSeq = rm.lastSeq
+	rm.baseSeq, rm.logBytes = rm.lastSeq, 0
 	rm.docSize = len(snap)
 	return nil
 }

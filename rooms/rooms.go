@@ -30,6 +30,8 @@ package rooms
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +49,8 @@ const (
 	DefaultInboxSize        = 256
 	DefaultAwarenessTimeout = 30 * time.Second
 	DefaultOpTimeout        = 30 * time.Second
+	DefaultCompactEntries   = 1000
+	DefaultCompactBytes     = 8 << 20
 )
 
 // Options configure a Registry. The zero value of each field is its default.
@@ -69,6 +73,11 @@ type Options struct {
 	AwarenessTimeout time.Duration
 	// OpTimeout bounds each storage operation.
 	OpTimeout time.Duration
+	// CompactEntries and CompactBytes: a live room whose log holds this
+	// many updates, or bytes, since its last snapshot compacts (a version
+	// with trigger "threshold"), so loads stay fast.
+	CompactEntries int
+	CompactBytes   int
 }
 
 func (o Options) withDefaults() Options {
@@ -89,6 +98,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = DefaultOpTimeout
+	}
+	if o.CompactEntries <= 0 {
+		o.CompactEntries = DefaultCompactEntries
+	}
+	if o.CompactBytes <= 0 {
+		o.CompactBytes = DefaultCompactBytes
 	}
 	return o
 }
@@ -328,4 +343,12 @@ func (c *Conn) Leave() {
 		return
 	}
 	c.room.postAsync(event{kind: evLeave, conn: c})
+}
+
+// restoreClientID picks the Yjs client id of a server-made change: random
+// and 32-bit like a client's, so it never collides with a live writer.
+func restoreClientID() uint64 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return uint64(binary.LittleEndian.Uint32(b[:])) | 1
 }

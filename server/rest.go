@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/ydoc"
 )
@@ -25,6 +28,10 @@ func (s *Server) writeRoomError(w http.ResponseWriter, room string, err error) {
 	switch {
 	case errors.Is(err, rooms.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no document "+strconv.Quote(room))
+	case errors.Is(err, rooms.ErrVersionNotFound):
+		writeError(w, http.StatusNotFound, "no such version of "+strconv.Quote(room))
+	case errors.Is(err, rooms.ErrNoHistory):
+		writeError(w, http.StatusNotImplemented, "this server keeps no history (no store)")
 	case errors.Is(err, ydoc.ErrInvalidUpdate):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, rooms.ErrTooLarge):
@@ -118,4 +125,148 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"applied": true, "bytes": len(body)})
+}
+
+// versionJSON is one version in the history API.
+type versionJSON struct {
+	ID      int64     `json:"id"`
+	Created time.Time `json:"created"`
+	Size    int       `json:"size"`
+	Trigger string    `json:"trigger"`
+}
+
+func toVersionJSON(v docstore.Version) versionJSON {
+	return versionJSON{ID: v.ID, Created: v.Created, Size: v.Size, Trigger: string(v.Trigger)}
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	room, ok := restRoom(w, r)
+	if !ok {
+		return
+	}
+	vs, err := s.reg.Versions(r.Context(), room)
+	if err != nil {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	out := make([]versionJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, toVersionJSON(v))
+	}
+	writeJSON(w, map[string]any{"name": room, "versions": out})
+}
+
+func (s *Server) handleTakeVersion(w http.ResponseWriter, r *http.Request) {
+	room, ok := restRoom(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.reg.TakeVersion(r.Context(), room)
+	if err != nil {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	writeJSONStatus(w, http.StatusCreated, toVersionJSON(v))
+}
+
+// versionID parses the {version} path value, answering 400 if it is bad.
+func versionID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "version must be a positive integer")
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
+	room, ok := restRoom(w, r)
+	if !ok {
+		return
+	}
+	id, ok := versionID(w, r)
+	if !ok {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "", "update", "json", "text":
+	default:
+		writeError(w, http.StatusBadRequest, "format must be update, json or text")
+		return
+	}
+	v, snap, err := s.reg.Version(r.Context(), room, id)
+	if err != nil {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	w.Header().Set("X-Collabd-Version", strconv.FormatInt(v.ID, 10))
+	w.Header().Set("X-Collabd-Version-Created", v.Created.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("X-Collabd-Version-Trigger", string(v.Trigger))
+	if format == "" || format == "update" {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(snap)))
+		_, _ = w.Write(snap)
+		return
+	}
+	d := ydoc.New(ydoc.Options{})
+	if err := d.ApplyUpdate(snap); err != nil {
+		s.log.Error("stored version does not decode", "room", room, "version", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "stored version does not decode")
+		return
+	}
+	if format == "json" {
+		body := docJSON{Name: room, StateVector: map[string]uint64{}, Size: len(snap), Roots: map[string]string{}, Content: d.ToJSON()}
+		for c, clock := range d.StateVector() {
+			body.StateVector[strconv.FormatUint(c, 10)] = clock
+		}
+		for _, name := range d.RootNames() {
+			body.Roots[name] = d.RootKind(name).String()
+		}
+		writeJSON(w, map[string]any{"version": toVersionJSON(v), "document": body})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, plainText(d))
+}
+
+// plainText is the text of a document's text and XML roots: the only root's
+// text alone, or each root's under a "# name" line.
+func plainText(d *ydoc.Doc) string {
+	type part struct{ name, text string }
+	var parts []part
+	for _, name := range d.RootNames() {
+		switch k := d.RootKind(name); k {
+		case ydoc.KindText, ydoc.KindXMLFragment:
+			parts = append(parts, part{name, d.RootAs(name, k).PlainText()})
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0].text
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString("# " + p.name + "\n" + p.text)
+	}
+	return b.String()
+}
+
+func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+	room, ok := restRoom(w, r)
+	if !ok {
+		return
+	}
+	id, ok := versionID(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.reg.Restore(r.Context(), room, id)
+	if err != nil {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	writeJSON(w, map[string]any{"restored": id, "version": toVersionJSON(v)})
 }

@@ -110,6 +110,10 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/docs/{room}", s.handleGetDoc)
 	s.mux.HandleFunc("GET /api/docs/{room}/update", s.handleGetUpdate)
 	s.mux.HandleFunc("POST /api/docs/{room}/update", s.handlePostUpdate)
+	s.mux.HandleFunc("GET /api/docs/{room}/history", s.handleHistory)
+	s.mux.HandleFunc("POST /api/docs/{room}/history", s.handleTakeVersion)
+	s.mux.HandleFunc("GET /api/docs/{room}/history/{version}", s.handleGetVersion)
+	s.mux.HandleFunc("POST /api/docs/{room}/history/{version}/restore", s.handleRestore)
 	if opts.Home != nil {
 		s.mux.Handle("GET /{$}", opts.Home)
 	} else {
@@ -150,13 +154,16 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encoding the response failed")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
 
@@ -183,5 +190,7 @@ func (s *Server) handleHome(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprint(w, "collabd is running.\n\n"+
 		"y-websocket: new WebsocketProvider('ws://HOST/ws', room, doc)\n"+
 		"y-partykit:  new YPartyKitProvider('HOST', room, doc)\n"+
-		"REST:        GET /api/docs/{room}, GET|POST /api/docs/{room}/update\n")
+		"REST:        GET /api/docs/{room}, GET|POST /api/docs/{room}/update,\n"+
+		"             GET|POST /api/docs/{room}/history, GET /api/docs/{room}/history/{id}?format=update|json|text,\n"+
+		"             POST /api/docs/{room}/history/{id}/restore\n")
 }
