@@ -12,7 +12,7 @@ const MaxNesting = 1000
 type Kind uint8
 
 // Shared type kinds. KindUnknown is a root type that no content has told
-// the kind of yet (see Doc.Kind for how it is inferred).
+// the kind of yet (see Doc.RootKind for how it is inferred).
 const (
 	KindArray       Kind = 0
 	KindMap         Kind = 1
