@@ -28,30 +28,14 @@ func (r *Registry) View(ctx context.Context, name string, fn func(d *ydoc.Doc) e
 	if rm == nil {
 		return r.viewStored(ctx, name, fn)
 	}
-	reply := make(chan error, 1)
-	call := func(rm *Room) {
-		rm.reg.release(rm)
-		if rm.loadErr != nil {
-			reply <- rm.loadErr
-			return
-		}
+	return r.callRoom(ctx, rm, func(rm *Room, reply func(error)) {
 		if !rm.exists {
 			// Connections may have joined, but nothing was ever written.
-			reply <- ErrNotFound
+			reply(ErrNotFound)
 			return
 		}
-		rm.whenStored(func(error) { reply <- fn(rm.doc) })
-	}
-	if err := rm.post(ctx, event{kind: evCall, call: call}); err != nil {
-		r.release(rm)
-		return err
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		rm.whenStored(func(error) { reply(fn(rm.doc)) })
+	})
 }
 
 func (r *Registry) viewStored(ctx context.Context, name string, fn func(d *ydoc.Doc) error) error {
@@ -86,32 +70,12 @@ func (r *Registry) viewStored(ctx context.Context, name string, fn func(d *ydoc.
 // is created. An update that does not decode is an error wrapping
 // ydoc.ErrInvalidUpdate and changes nothing.
 func (r *Registry) ApplyUpdate(ctx context.Context, name string, update []byte) error {
-	rm, err := r.acquire(name)
-	if err != nil {
-		return err
-	}
 	update = append([]byte(nil), update...) // the room keeps it
-	reply := make(chan error, 1)
-	call := func(rm *Room) {
-		rm.reg.release(rm)
-		if rm.loadErr != nil {
-			reply <- rm.loadErr
-			return
+	return r.roomCall(ctx, name, func(rm *Room, reply func(error)) {
+		if err := rm.acceptUpdate(update, reply); err != nil {
+			reply(err)
 		}
-		if err := rm.acceptUpdate(update, func(err error) { reply <- err }); err != nil {
-			reply <- err
-		}
-	}
-	if err := rm.post(ctx, event{kind: evCall, call: call}); err != nil {
-		r.release(rm)
-		return err
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	})
 }
 
 // Versions lists the stored versions of a document, newest first.
@@ -199,7 +163,7 @@ func (r *Registry) Restore(ctx context.Context, name string, id int64) (docstore
 			return
 		}
 		// The document has the change already; store and relay it.
-		rm.commitLocal(update, func(err error) {
+		rm.commit(update, func(err error) {
 			if err != nil {
 				reply(err)
 				return
@@ -218,6 +182,12 @@ func (r *Registry) roomCall(ctx context.Context, name string, fn func(rm *Room, 
 	if err != nil {
 		return err
 	}
+	return r.callRoom(ctx, rm, fn)
+}
+
+// callRoom runs fn on the goroutine of rm, whose join count the caller
+// raised (acquire), and waits for fn's reply.
+func (r *Registry) callRoom(ctx context.Context, rm *Room, fn func(rm *Room, reply func(error))) error {
 	done := make(chan error, 1)
 	call := func(rm *Room) {
 		rm.reg.release(rm)

@@ -369,35 +369,20 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 		}
 		return nil
 	}
-	rm.exists = true
-	rm.docSize += len(update)
-	rm.accepted++
-	if rm.reg.opts.Store == nil {
-		rm.persisted = rm.accepted
-	} else {
-		// The frame's buffer belongs to the room now (Receive's contract),
-		// so the update can be queued without a copy.
-		rm.queue = append(rm.queue, update)
-		rm.queueBytes += len(update)
-		rm.startPersist()
-	}
-	relay := yprotocol.AppendUpdate(nil, update)
-	if rm.persisted == rm.accepted {
-		rm.broadcast(relay)
-		if done != nil {
-			done(nil)
-		}
-		return nil
-	}
-	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})
+	// The frame's buffer belongs to the room now (Receive's contract), so
+	// the update can be queued without a copy.
+	rm.commit(update, done)
 	return nil
 }
 
-// commitLocal stores and relays an update the document already has (a
-// change the server made itself), then calls done.
-func (rm *Room) commitLocal(update []byte, done func(error)) {
+// commit stores and relays an update the document already has (a
+// client's it just applied, or a change the server made itself), then calls
+// done (if set) once it is stored.
+func (rm *Room) commit(update []byte, done func(error)) {
 	if update == nil {
-		done(nil)
+		if done != nil {
+			done(nil)
+		}
 		return
 	}
 	rm.exists = true
@@ -413,7 +398,9 @@ func (rm *Room) commitLocal(update []byte, done func(error)) {
 	relay := yprotocol.AppendUpdate(nil, update)
 	if rm.persisted == rm.accepted {
 		rm.broadcast(relay)
-		done(nil)
+		if done != nil {
+			done(nil)
+		}
 		return
 	}
 	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})

@@ -53,6 +53,23 @@ type docJSON struct {
 	Content     map[string]any    `json:"content"`
 }
 
+func newDocJSON(room string, d *ydoc.Doc, size int) docJSON {
+	body := docJSON{
+		Name:        room,
+		StateVector: map[string]uint64{},
+		Size:        size,
+		Roots:       map[string]string{},
+		Content:     d.ToJSON(),
+	}
+	for c, clock := range d.StateVector() {
+		body.StateVector[strconv.FormatUint(c, 10)] = clock
+	}
+	for _, name := range d.RootNames() {
+		body.Roots[name] = d.RootKind(name).String()
+	}
+	return body
+}
+
 func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request) {
 	room, ok := restRoom(w, r)
 	if !ok {
@@ -60,19 +77,7 @@ func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request) {
 	}
 	var body docJSON
 	err := s.reg.View(r.Context(), room, func(d *ydoc.Doc) error {
-		body = docJSON{
-			Name:        room,
-			StateVector: map[string]uint64{},
-			Size:        len(d.EncodeStateAsUpdate(nil)),
-			Roots:       map[string]string{},
-			Content:     d.ToJSON(),
-		}
-		for c, clock := range d.StateVector() {
-			body.StateVector[strconv.FormatUint(c, 10)] = clock
-		}
-		for _, name := range d.RootNames() {
-			body.Roots[name] = d.RootKind(name).String()
-		}
+		body = newDocJSON(room, d, len(d.EncodeStateAsUpdate(nil)))
 		return nil
 	})
 	if err != nil {
@@ -216,14 +221,7 @@ func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if format == "json" {
-		body := docJSON{Name: room, StateVector: map[string]uint64{}, Size: len(snap), Roots: map[string]string{}, Content: d.ToJSON()}
-		for c, clock := range d.StateVector() {
-			body.StateVector[strconv.FormatUint(c, 10)] = clock
-		}
-		for _, name := range d.RootNames() {
-			body.Roots[name] = d.RootKind(name).String()
-		}
-		writeJSON(w, map[string]any{"version": toVersionJSON(v), "document": body})
+		writeJSON(w, map[string]any{"version": toVersionJSON(v), "document": newDocJSON(room, d, len(snap))})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
