@@ -81,6 +81,10 @@ scenario() {
 
 TMP_PARENT="${TMPDIR:-/tmp}"
 
+# The disk under the stores: collabd relays an update only after its commit.
+FSYNC="$("$WORK/collabbench" fsync -dir "$TMP_PARENT" -duration 5s -rate 200 2>&1)"
+echo "$FSYNC" >&2
+
 # 1. One room, 50 clients, one writer at 200 updates/s.
 scenario 1-one-room "$TMP_PARENT" -rooms 1 -clients 50 -rate 200 \
   -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
@@ -124,6 +128,9 @@ scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-
   echo "$(go version)"
   echo "collabd commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cmd/collabd server rooms docstore ydoc yprotocol awareness lib0 go.mod 2>/dev/null || echo ' (server sources modified)')"
   echo "nice: $BENCH_NICE, ulimit -n: $(ulimit -n), store: embedded (bbolt) in a new temporary --data-dir per scenario"
+  echo
+  echo "\$ collabbench fsync -dir $TMP_PARENT -duration 5s -rate 200"
+  echo "$FSYNC"
   echo '```'
   echo
   echo "\"other load\" is the CPU the rest of the machine used during the measured window"

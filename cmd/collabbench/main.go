@@ -22,7 +22,8 @@
 //	    -url ws://127.0.0.1:8099 -rooms 1 -clients 50 -rate 200 -duration 20s
 //
 // "collabbench summarize A.json B.json ..." prints the reports that -json
-// wrote as one Markdown table.
+// wrote as one Markdown table. "collabbench fsync -dir DIR" measures the
+// latency of write + fdatasync on the disk a store would use.
 package main
 
 import (
@@ -241,8 +242,13 @@ func (c *config) roomURL(name string) string {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "summarize" {
-		return summarize(args[1:], stdout)
+	if len(args) > 0 {
+		switch args[0] {
+		case "summarize":
+			return summarize(args[1:], stdout)
+		case "fsync":
+			return fsyncProbe(args[1:], stdout)
+		}
 	}
 	c, err := parseConfig(args, stderr)
 	if err != nil {

@@ -99,15 +99,6 @@ func parseStatus(status []byte) (rss int64, threads int, err error) {
 	return rss, threads, nil
 }
 
-// selfCPU returns the user + system time this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // serverProc is a collabd started by the tool (--server-cmd).
 type serverProc struct {
 	cmd    *exec.Cmd
@@ -134,10 +125,7 @@ func startServer(ctx context.Context, command, logPath, healthURL string, timeou
 		}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	// If the tool dies without stopping the server, the kernel sends it
-	// SIGTERM (Linux; tied to the thread that started it, which in practice
-	// lives as long as the process).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	sp := &serverProc{cmd: cmd, exited: make(chan struct{})}
 	if logPath != "" {
 		f, err := os.Create(logPath)

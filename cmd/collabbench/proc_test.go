@@ -129,3 +129,16 @@ func TestParseConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestFsyncProbe(t *testing.T) {
+	var out strings.Builder
+	if err := run(t.Context(), []string{"fsync", "-dir", t.TempDir(), "-duration", "100ms", "-rate", "100"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "samples)") {
+		t.Errorf("output %q", out.String())
+	}
+	if err := run(t.Context(), []string{"fsync", "-duration", "2m"}, &out, &out); err == nil {
+		t.Error("a two-minute probe was accepted")
+	}
+}

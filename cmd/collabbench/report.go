@@ -205,8 +205,12 @@ func (r *report) writeTable(w io.Writer) {
 	if r.Server.PID != 0 {
 		row("server CPU", "%.2fs in window (%.0f%% of a core), %.2f µs per delivered frame",
 			r.Server.CPUSeconds, r.Server.CPUPercent, r.Server.CPUPerMsgUs)
-		row("server RSS", "%s before, %s connected, %s at end; %.0f B per connection",
-			kb(r.Server.RSSBeforeKB), kb(r.Server.RSSConnectedKB), kb(r.Server.RSSEndKB), r.Server.RSSPerConnBytes)
+		rss := fmt.Sprintf("%s before connecting, %s connected, %s at end",
+			kb(r.Server.RSSBeforeKB), kb(r.Server.RSSConnectedKB), kb(r.Server.RSSEndKB))
+		if r.Idle > 0 {
+			rss += fmt.Sprintf("; %.0f B per connection", r.Server.RSSPerConnBytes)
+		}
+		row("server RSS", "%s", rss)
 	}
 	row("load tool", "%.2fs CPU in window, pacer late by up to %.2f ms, %d send errors",
 		r.Bench.CPUSeconds, r.Bench.PacerLateMaxMs, r.Bench.SendErrors)

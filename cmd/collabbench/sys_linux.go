@@ -1,0 +1,25 @@
+package main
+
+import (
+	"os"
+	"syscall"
+	"time"
+)
+
+// selfCPU returns the user + system time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
+
+// childAttr makes the kernel send the server SIGTERM if the tool dies
+// without stopping it (tied to the thread that started it, which in
+// practice lives as long as the process).
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
