@@ -63,7 +63,9 @@ type Options struct {
 	// Ready reports whether storage is reachable, for /readyz; nil is
 	// always ready.
 	Ready func(ctx context.Context) error
-	// Home serves GET / (the demo editor); nil serves a short text page.
+	// Home serves GET / (the demo editor) and GET /assets/... (its
+	// script and stylesheet); nil serves a short text page at / and
+	// nothing under /assets/.
 	Home http.Handler
 }
 
@@ -116,6 +118,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("POST /api/docs/{room}/history/{version}/restore", s.handleRestore)
 	if opts.Home != nil {
 		s.mux.Handle("GET /{$}", opts.Home)
+		s.mux.Handle("GET /assets/", opts.Home)
 	} else {
 		s.mux.HandleFunc("GET /{$}", s.handleHome)
 	}

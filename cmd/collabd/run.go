@@ -18,6 +18,7 @@ import (
 	"github.com/collabd/collabd/docstore/embedded"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/server"
+	"github.com/collabd/collabd/web/demo"
 )
 
 var errHelp = flag.ErrHelp
@@ -162,6 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		WriteTimeout:   c.writeTimeout,
 		OriginPatterns: origins,
 		Ready:          store.Ping,
+		Home:           demo.NewHandler(),
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

@@ -1,0 +1,95 @@
+// Builds the demo editor into web/demo/dist (committed, embedded into the
+// collabd binary with go:embed):
+//
+//	node web/demo/build.mjs                 # or: npm run build:demo
+//	node web/demo/build.mjs --outdir DIR    # somewhere else (the staleness check)
+//
+// dist/index.html is src/index.html with the hashed asset names filled in;
+// dist/assets/ holds app-HASH.js and app-HASH.css. The output depends only
+// on the sources and the pinned packages (no timestamps, no absolute paths,
+// no source maps), so a rebuild from the same tree is byte-for-byte equal.
+// The build fails unless exactly one copy of yjs is in the bundle.
+//
+// It prints one JSON line: the files with their sizes and the yjs copies.
+import * as esbuild from 'esbuild'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '..', '..')
+
+let outdir = path.join(here, 'dist')
+const args = process.argv.slice(2)
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--outdir' && i + 1 < args.length) {
+    outdir = path.resolve(args[++i])
+  } else {
+    console.error(`usage: node build.mjs [--outdir DIR]; unknown argument ${JSON.stringify(args[i])}`)
+    process.exit(2)
+  }
+}
+
+// Start from an empty output directory, so that no asset of an older build
+// stays behind.
+await rm(outdir, { recursive: true, force: true })
+await mkdir(path.join(outdir, 'assets'), { recursive: true })
+
+const result = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: {
+    app: 'web/demo/src/main.js',
+    style: 'web/demo/src/style.css'
+  },
+  entryNames: '[name]-[hash]',
+  outdir: path.join(outdir, 'assets'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  minify: true,
+  legalComments: 'eof',
+  charset: 'utf8',
+  sourcemap: false,
+  metafile: true,
+  logLevel: 'warning'
+})
+
+// Exactly one yjs: two copies break Yjs's constructor checks (and Yjs warns
+// about it on the console).
+const yjsCopies = new Set()
+for (const input of Object.keys(result.metafile.inputs)) {
+  const m = /^(.*node_modules\/yjs)\//.exec(input)
+  if (m) yjsCopies.add(m[1])
+}
+if (yjsCopies.size !== 1) {
+  console.error(`want exactly one yjs in the bundle, found ${yjsCopies.size}: ${[...yjsCopies].join(', ')}`)
+  process.exit(1)
+}
+
+// The hashed names of the two entry points' outputs.
+const assets = {}
+for (const [file, out] of Object.entries(result.metafile.outputs)) {
+  if (out.entryPoint === 'web/demo/src/main.js') assets.js = path.basename(file)
+  if (out.entryPoint === 'web/demo/src/style.css') assets.css = path.basename(file)
+}
+if (!assets.js || !assets.css) {
+  console.error('build: missing an output', result.metafile.outputs)
+  process.exit(1)
+}
+
+const template = await readFile(path.join(here, 'src', 'index.html'), 'utf8')
+const html = template
+  .replace('{{APP_CSS}}', `assets/${assets.css}`)
+  .replace('{{APP_JS}}', `assets/${assets.js}`)
+if (html.includes('{{')) {
+  console.error('build: src/index.html has a placeholder this build does not fill')
+  process.exit(1)
+}
+await writeFile(path.join(outdir, 'index.html'), html)
+
+const files = { 'index.html': Buffer.byteLength(html) }
+for (const [file, out] of Object.entries(result.metafile.outputs)) {
+  files['assets/' + path.basename(file)] = out.bytes
+}
+console.log(JSON.stringify({ outdir, files, yjs: [...yjsCopies] }))
