@@ -4,14 +4,15 @@
 //	node web/demo/build.mjs                 # or: npm run build:demo
 //	node web/demo/build.mjs --outdir DIR    # somewhere else (the staleness check)
 //
-// dist/index.html is src/index.html with the hashed asset names filled in;
-// dist/assets/ holds app-HASH.js and app-HASH.css. The output depends only
+// dist/index.html is src/index.html with the asset names filled in;
+// dist/assets/ holds app-HASH.js and style-HASH.css (HASH from the bytes). The output depends only
 // on the sources and the pinned packages (no timestamps, no absolute paths,
 // no source maps), so a rebuild from the same tree is byte-for-byte equal.
 // The build fails unless exactly one copy of yjs is in the bundle.
 //
 // It prints one JSON line: the files with their sizes and the yjs copies.
 import * as esbuild from 'esbuild'
+import { createHash } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,8 +42,9 @@ const result = await esbuild.build({
     app: 'web/demo/src/main.js',
     style: 'web/demo/src/style.css'
   },
-  entryNames: '[name]-[hash]',
+  entryNames: '[name]',
   outdir: path.join(outdir, 'assets'),
+  write: false,
   bundle: true,
   format: 'esm',
   platform: 'browser',
@@ -67,14 +69,22 @@ if (yjsCopies.size !== 1) {
   process.exit(1)
 }
 
-// The hashed names of the two entry points' outputs.
+// Each output is written as NAME-HASH.EXT, HASH from its bytes alone
+// (esbuild's own [hash] also covers the input paths, which differ when
+// node_modules is a symlink).
+const files = {}
 const assets = {}
-for (const [file, out] of Object.entries(result.metafile.outputs)) {
-  if (out.entryPoint === 'web/demo/src/main.js') assets.js = path.basename(file)
-  if (out.entryPoint === 'web/demo/src/style.css') assets.css = path.basename(file)
+for (const out of result.outputFiles) {
+  const ext = path.extname(out.path)
+  const hash = createHash('sha256').update(out.contents).digest('hex').slice(0, 12)
+  const name = `${path.basename(out.path, ext)}-${hash}${ext}`
+  await writeFile(path.join(outdir, 'assets', name), out.contents)
+  files['assets/' + name] = out.contents.length
+  if (ext === '.js') assets.js = name
+  if (ext === '.css') assets.css = name
 }
-if (!assets.js || !assets.css) {
-  console.error('build: missing an output', result.metafile.outputs)
+if (result.outputFiles.length !== 2 || !assets.js || !assets.css) {
+  console.error('build: want one script and one stylesheet, got', result.outputFiles.map((f) => f.path))
   process.exit(1)
 }
 
@@ -87,9 +97,5 @@ if (html.includes('{{')) {
   process.exit(1)
 }
 await writeFile(path.join(outdir, 'index.html'), html)
-
-const files = { 'index.html': Buffer.byteLength(html) }
-for (const [file, out] of Object.entries(result.metafile.outputs)) {
-  files['assets/' + path.basename(file)] = out.bytes
-}
+files['index.html'] = Buffer.byteLength(html)
 console.log(JSON.stringify({ outdir, files, yjs: [...yjsCopies] }))
