@@ -1,10 +1,18 @@
 module github.com/collabd/collabd
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/coder/websocket v1.8.14
+	github.com/jackc/pgx/v5 v5.12.0
 	go.etcd.io/bbolt v1.4.3
 )
 
-require golang.org/x/sys v0.29.0 // indirect
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.29.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)

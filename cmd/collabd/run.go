@@ -16,6 +16,7 @@ import (
 
 	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/docstore/embedded"
+	"github.com/collabd/collabd/docstore/postgres"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/server"
 	"github.com/collabd/collabd/web/demo"
@@ -111,10 +112,27 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 	return nil, usageError{fmt.Errorf("log format %q: want text or json", c.logFormat)}
 }
 
-// openStore opens the configured store.
+// openStore opens the configured store: PostgreSQL when a database URL is
+// set (pool settings such as pool_max_conns go in the URL), otherwise the
+// embedded store in the data directory.
 func openStore(c *config) (docstore.Store, error) {
 	if c.databaseURL != "" {
-		return nil, errors.New("the PostgreSQL backend is not available yet; unset --database-url to use the embedded store")
+		// Connecting and migrating must not hang start-up on a database
+		// that does not answer. Once running, a database that goes down
+		// makes /readyz (the store's Ping) report not ready.
+		const startup = 30 * time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), startup)
+		defer cancel()
+		s, err := postgres.Open(ctx, c.databaseURL, postgres.Options{})
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("PostgreSQL store (--database-url): no answer within %v: %w", startup, err)
+		case errors.Is(err, postgres.ErrUnavailable):
+			return nil, fmt.Errorf("PostgreSQL store (--database-url): database not reachable: %w", err)
+		case err != nil:
+			return nil, fmt.Errorf("PostgreSQL store (--database-url): %w", err)
+		}
+		return s, nil
 	}
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
