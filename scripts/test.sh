@@ -31,6 +31,18 @@ fi
 export COLLABD_TEST_DATABASE_URL="${COLLABD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then echo "postgres ready"; else echo "postgres not reachable: its tests will skip (fail under CI=true)"; fi
 
+step "chromium (the demo's browser test)"
+if [ ! -x /usr/bin/chromium ] && [ -z "${COLLABD_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "chromium is required under CI" >&2; exit 1
+  else
+    echo "chromium not found: the browser test will skip"
+  fi
+fi
+[ -x /usr/bin/chromium ] && /usr/bin/chromium --version 2>/dev/null || true
+
 step "gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
