@@ -321,11 +321,13 @@ func sliceRef(s *item, diff int) *item {
 		return r
 	}
 	r := &item{
-		id:          id,
-		origin:      ID{s.id.Client, id.Clock - 1},
-		rightOrigin: s.rightOrigin,
-		n:           uint32(s.size() - diff),
-		flags:       s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
+		id:           id,
+		originClient: uint32(s.id.Client),
+		originClock:  id.Clock - 1,
+		rightClient:  s.rightClient,
+		rightClock:   s.rightClock,
+		n:            uint32(s.size() - diff),
+		flags:        s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
 	}
 	r.content = s.content.splice(diff, s.size())
 	return r
@@ -470,11 +472,11 @@ func (tx *Txn) getMissing(it *item) (missing uint64, key string, ok bool) {
 	if it.isGC() {
 		return 0, "", false
 	}
-	if it.hasOrigin() && it.origin.Client != it.id.Client && it.origin.Clock >= d.state(it.origin.Client) {
-		return it.origin.Client, "", true
+	if o := it.origin(); it.hasOrigin() && o.Client != it.id.Client && o.Clock >= d.state(o.Client) {
+		return o.Client, "", true
 	}
-	if it.hasRightOrigin() && it.rightOrigin.Client != it.id.Client && it.rightOrigin.Clock >= d.state(it.rightOrigin.Client) {
-		return it.rightOrigin.Client, "", true
+	if r := it.rightOrigin(); it.hasRightOrigin() && r.Client != it.id.Client && r.Clock >= d.state(r.Client) {
+		return r.Client, "", true
 	}
 	var ref *Type // how the item names its parent, if it does
 	if it.parent != nil && it.parent.isPlaceholder() {
@@ -484,12 +486,12 @@ func (tx *Txn) getMissing(it *item) (missing uint64, key string, ok bool) {
 		return ref.parentID.Client, "", true
 	}
 	if it.hasOrigin() {
-		it.left = d.getItemCleanEnd(tx, it.origin)
-		it.origin = it.left.lastID()
+		it.left = d.getItemCleanEnd(tx, it.origin())
+		it.setOrigin(it.left.lastID())
 	}
 	if it.hasRightOrigin() {
-		it.right = d.getItemCleanStart(tx, it.rightOrigin)
-		it.rightOrigin = it.right.id
+		it.right = d.getItemCleanStart(tx, it.rightOrigin())
+		it.setRightOrigin(it.right.id)
 	}
 	switch {
 	case (it.left != nil && it.left.isGC()) || (it.right != nil && it.right.isGC()):
@@ -538,8 +540,7 @@ func (tx *Txn) integrate(it *item, offset int, key string) {
 	if offset > 0 {
 		it.id.Clock += uint64(offset)
 		it.left = d.getItemCleanEnd(tx, ID{it.id.Client, it.id.Clock - 1})
-		it.origin = it.left.lastID()
-		it.flags |= flagOrigin
+		it.setOrigin(it.left.lastID())
 		it.content = it.content.splice(offset, it.size())
 		it.n -= uint32(offset)
 	}
@@ -634,16 +635,16 @@ func (tx *Txn) resolveConflict(it *item, key string) {
 		}
 		beforeOrigin[o] = struct{}{}
 		conflicting[o] = struct{}{}
-		if sameOrigin(it.hasOrigin(), it.origin, o.hasOrigin(), o.origin) {
+		if sameOrigin(it.hasOrigin(), it.origin(), o.hasOrigin(), o.origin()) {
 			// Case 1: same origin; the lower client id goes left.
 			if o.id.Client < it.id.Client {
 				left = o
 				clear(conflicting)
-			} else if sameOrigin(it.hasRightOrigin(), it.rightOrigin, o.hasRightOrigin(), o.rightOrigin) {
+			} else if sameOrigin(it.hasRightOrigin(), it.rightOrigin(), o.hasRightOrigin(), o.rightOrigin()) {
 				break
 			}
 		} else if o.hasOrigin() {
-			oo := d.getItem(o.origin)
+			oo := d.getItem(o.origin())
 			if _, ok := beforeOrigin[oo]; !ok {
 				break
 			}

@@ -134,6 +134,9 @@ func (dec *updateDecoder) structs(u *decodedUpdate) error {
 		if err != nil {
 			return wrapDecode("client id", err)
 		}
+		if client > MaxClientID {
+			return invalid("client %d is not a 32-bit client id", client)
+		}
 		clock, err := d.ReadVarUint()
 		if err != nil {
 			return wrapDecode("clock", err)
@@ -185,22 +188,30 @@ func (dec *updateDecoder) structAt(client, clock uint64, left int) (*item, error
 		return it, nil
 	}
 	if info&0x80 != 0 {
-		if it.origin, err = readID(d); err != nil {
+		o, err := readID(d)
+		if err != nil {
 			return nil, wrapDecode("origin", err)
 		}
-		it.flags |= flagOrigin
-		if it.origin.Client == client && it.origin.Clock >= clock {
-			return nil, invalid("item %d:%d has origin %d:%d after it", client, clock, client, it.origin.Clock)
+		if o.Client == client && o.Clock >= clock {
+			return nil, invalid("item %d:%d has origin %d:%d after it", client, clock, client, o.Clock)
 		}
+		if o.Client > MaxClientID {
+			return nil, invalid("origin client %d is not a 32-bit client id", o.Client)
+		}
+		it.setOrigin(o)
 	}
 	if info&0x40 != 0 {
-		if it.rightOrigin, err = readID(d); err != nil {
+		r, err := readID(d)
+		if err != nil {
 			return nil, wrapDecode("right origin", err)
 		}
-		it.flags |= flagRightOrigin
-		if it.rightOrigin.Client == client && it.rightOrigin.Clock >= clock {
-			return nil, invalid("item %d:%d has right origin %d:%d after it", client, clock, client, it.rightOrigin.Clock)
+		if r.Client == client && r.Clock >= clock {
+			return nil, invalid("item %d:%d has right origin %d:%d after it", client, clock, client, r.Clock)
 		}
+		if r.Client > MaxClientID {
+			return nil, invalid("right origin client %d is not a 32-bit client id", r.Client)
+		}
+		it.setRightOrigin(r)
 	}
 	if info&0xc0 == 0 {
 		// No neighbours: the item names its parent, and its key if any.

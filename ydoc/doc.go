@@ -26,8 +26,9 @@ import (
 
 // Options configure a Doc. The zero value is the default.
 type Options struct {
-	// ClientID is the client id of local edits (Transact). Zero picks 1...
-	// callers that edit locally should set a random 32-bit id.
+	// ClientID is the client id of local edits (Transact): callers that
+	// edit locally should set a random 32-bit id (higher bits are dropped;
+	// zero picks 1).
 	ClientID uint64
 	// KeepHistory turns garbage collection off: deleted content is kept
 	// (marked deleted) instead of being replaced by tombstones. Yjs calls
@@ -121,7 +122,7 @@ func (l *structList) find(clock uint64) int {
 
 // New returns an empty document.
 func New(opts Options) *Doc {
-	id := opts.ClientID
+	id := opts.ClientID & MaxClientID
 	if id == 0 {
 		id = 1
 	}

@@ -20,7 +20,7 @@ func (it *item) appendTo(b []byte, offset int) []byte {
 		return av(b, uint64(it.size()-offset))
 	}
 	hasOrigin := offset > 0 || it.hasOrigin()
-	origin := it.origin
+	origin := it.origin()
 	if offset > 0 {
 		origin = ID{it.id.Client, it.id.Clock + uint64(offset) - 1}
 	}
@@ -39,7 +39,7 @@ func (it *item) appendTo(b []byte, offset int) []byte {
 		b = av(av(b, origin.Client), origin.Clock)
 	}
 	if it.hasRightOrigin() {
-		b = av(av(b, it.rightOrigin.Client), it.rightOrigin.Clock)
+		b = av(av(b, uint64(it.rightClient)), it.rightClock)
 	}
 	if !hasOrigin && !it.hasRightOrigin() {
 		switch p := it.parent; {

@@ -28,14 +28,38 @@ const (
 // rightOrigin are what was decoded, and an item that names its parent has
 // a placeholder parent (kindParentName or kindParentID) that says how.
 type item struct {
-	id          ID
-	origin      ID // the ID right before this item when it was inserted
-	rightOrigin ID // the ID right after this item when it was inserted
-	left, right *item
-	parent      *Type
-	content     content
-	n           uint32 // length in clocks (see size)
-	flags       uint16
+	id ID
+	// origin is the ID right before this item when it was inserted and
+	// rightOrigin the ID right after it. They are stored split, with 32-bit
+	// clients (Yjs client ids are 32-bit; decoding refuses larger ones), to
+	// keep an item at 88 bytes: a loaded document is mostly items.
+	originClock, rightClock   uint64
+	left, right               *item
+	parent                    *Type
+	content                   content
+	originClient, rightClient uint32
+	n                         uint32 // length in clocks (see size)
+	flags                     uint16
+}
+
+// MaxClientID is the largest client id ydoc stores (Yjs clients pick
+// random 32-bit ids); updates naming larger ones are refused.
+const MaxClientID = 1<<32 - 1
+
+func (it *item) origin() ID      { return ID{uint64(it.originClient), it.originClock} }
+func (it *item) rightOrigin() ID { return ID{uint64(it.rightClient), it.rightClock} }
+
+// setOrigin sets the origin; id.Client must not exceed MaxClientID.
+func (it *item) setOrigin(id ID) {
+	it.originClient, it.originClock = uint32(id.Client), id.Clock
+	it.flags |= flagOrigin
+}
+
+// setRightOrigin sets the right origin; id.Client must not exceed
+// MaxClientID.
+func (it *item) setRightOrigin(id ID) {
+	it.rightClient, it.rightClock = uint32(id.Client), id.Clock
+	it.flags |= flagRightOrigin
 }
 
 // maxStructLen bounds one struct's length so that it fits item.n. Decoding
@@ -95,10 +119,12 @@ func newGC(id ID, length int) *item {
 // left half keeps the original rightOrigin.
 func (it *item) split(tx *Txn, diff int) *item {
 	r := &item{
-		id:          ID{it.id.Client, it.id.Clock + uint64(diff)},
-		origin:      ID{it.id.Client, it.id.Clock + uint64(diff) - 1},
-		rightOrigin: it.rightOrigin,
-		left:        it,
+		id:           ID{it.id.Client, it.id.Clock + uint64(diff)},
+		originClient: uint32(it.id.Client),
+		originClock:  it.id.Clock + uint64(diff) - 1,
+		rightClient:  it.rightClient,
+		rightClock:   it.rightClock,
+		left:         it,
 		right:       it.right,
 		parent:      it.parent,
 		n:           uint32(it.size() - diff),
@@ -137,10 +163,10 @@ func (it *item) mergeWith(right *item) bool {
 		}
 		return false
 	}
-	if !right.hasOrigin() || right.origin != it.lastID() ||
+	if !right.hasOrigin() || right.origin() != it.lastID() ||
 		it.right != right ||
 		it.hasRightOrigin() != right.hasRightOrigin() ||
-		(it.hasRightOrigin() && it.rightOrigin != right.rightOrigin) ||
+		(it.hasRightOrigin() && it.rightOrigin() != right.rightOrigin()) ||
 		it.id.Client != right.id.Client ||
 		it.id.Clock+uint64(it.size()) != right.id.Clock ||
 		it.deleted() != right.deleted() ||

@@ -122,12 +122,10 @@ func (tx *Txn) insertLocal(t *Type, left, right *item, key *string, c content) *
 		it.flags |= flagCountable
 	}
 	if left != nil {
-		it.origin = left.lastID()
-		it.flags |= flagOrigin
+		it.setOrigin(left.lastID())
 	}
 	if right != nil {
-		it.rightOrigin = right.id
-		it.flags |= flagRightOrigin
+		it.setRightOrigin(right.id)
 	}
 	k := ""
 	if key != nil {

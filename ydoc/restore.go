@@ -19,7 +19,7 @@ func (d *Doc) RestoreUpdate(snapshot []byte, clientID uint64) ([]byte, error) {
 		return nil, err
 	}
 	saved := d.clientID
-	d.clientID = clientID
+	d.clientID = clientID & MaxClientID
 	defer func() { d.clientID = saved }()
 	return d.Transact(func(tx *Txn) error {
 		names := make(map[string]bool)
