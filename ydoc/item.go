@@ -125,10 +125,10 @@ func (it *item) split(tx *Txn, diff int) *item {
 		rightClient:  it.rightClient,
 		rightClock:   it.rightClock,
 		left:         it,
-		right:       it.right,
-		parent:      it.parent,
-		n:           uint32(it.size() - diff),
-		flags:       it.flags | flagOrigin,
+		right:        it.right,
+		parent:       it.parent,
+		n:            uint32(it.size() - diff),
+		flags:        it.flags | flagOrigin,
 	}
 	r.content = it.content.splice(diff, it.size())
 	it.right = r
