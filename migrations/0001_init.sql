@@ -29,8 +29,12 @@ CREATE TABLE documents (
 
 COMMENT ON TABLE documents IS 'collabd: one row per document (room), with counters of what updates and versions hold';
 
+-- No foreign key on doc: its check, once per inserted row, would double the
+-- cost of a group commit of many updates. The store writes an update only
+-- in the statement that creates or locks its documents row, and the
+-- trigger below deletes a document's updates with it.
 CREATE TABLE updates (
-    doc     text COLLATE "C" NOT NULL REFERENCES documents (name) ON DELETE CASCADE,
+    doc     text COLLATE "C" NOT NULL,
     seq     bigint NOT NULL CHECK (seq > 0),
     created timestamptz NOT NULL,
     bytes   bytea NOT NULL CHECK (octet_length(bytes) > 0),
@@ -51,3 +55,20 @@ CREATE TABLE versions (
 );
 
 COMMENT ON TABLE versions IS 'collabd: version history; each row is a compacted snapshot, the newest is the document''s base';
+
+-- Deleting documents rows (an operator removing documents with plain SQL)
+-- deletes their updates too, as ON DELETE CASCADE does for versions.
+CREATE FUNCTION collabd_delete_updates() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+    DELETE FROM updates u USING deleted d WHERE u.doc = d.name;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER documents_delete_updates
+AFTER DELETE ON documents
+REFERENCING OLD TABLE AS deleted
+FOR EACH STATEMENT EXECUTE FUNCTION collabd_delete_updates();

@@ -401,28 +401,36 @@ func (s *Store) commitFailed(ctx context.Context, err error, xid int64, pid uint
 // resolve reports whether transaction xid committed. If it is still in
 // progress (the backend that ran it has not noticed its client is gone), it
 // terminates that backend, if it still holds the transaction, so that the
-// outcome is final.
+// outcome is final. Connections that break meanwhile (a server restarting
+// breaks them all) are replaced, up to resolveTries times.
 func (s *Store) resolve(ctx context.Context, xid int64, pid uint32) (committed bool, err error) {
+	const resolveTries = 10
+	broken := 0
 	for i := 0; ; i++ {
 		var status *string
-		if err := s.pool.QueryRow(ctx, "SELECT txid_status($1)", xid).Scan(&status); err != nil {
-			return false, err
-		}
-		if status == nil {
-			return false, fmt.Errorf("transaction %d is too old for txid_status", xid)
-		}
-		switch *status {
-		case "committed":
-			return true, nil
-		case "aborted":
-			return false, nil
-		}
-		if i > 0 { // give a COMMIT under way a moment before killing it
-			if _, err := s.pool.Exec(ctx, `
-				SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-				WHERE pid = $1 AND backend_xid::text::bigint = $2 % 4294967296`, int64(pid), xid); err != nil {
-				return false, err
+		err := s.read(ctx, func(c *pgx.Conn) error {
+			if i > 1 { // give a COMMIT under way a moment before ending it
+				if _, err := c.Exec(ctx, `
+					SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+					WHERE pid = $1 AND backend_xid::text::bigint = $2 % 4294967296`, int64(pid), xid); err != nil {
+					return err
+				}
 			}
+			return c.QueryRow(ctx, "SELECT txid_status($1)", xid).Scan(&status)
+		})
+		switch {
+		case err != nil && unavailable(ctx, err) && broken < resolveTries:
+			broken++
+		case err != nil:
+			return false, err
+		case status == nil:
+			return false, fmt.Errorf("transaction %d is too old for txid_status", xid)
+		case *status == "committed":
+			s.resolved.Add(1)
+			return true, nil
+		case *status == "aborted":
+			s.resolved.Add(1)
+			return false, nil
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
 			return false, err

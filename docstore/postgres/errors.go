@@ -122,6 +122,13 @@ func classify(ctx context.Context, err error) (error, bool) {
 	return err, false
 }
 
+// unavailable reports whether err means that the database could not be
+// reached or the connection broke (and ctx, the caller's, is alive).
+func unavailable(ctx context.Context, err error) bool {
+	err, _ = classify(ctx, err)
+	return errors.Is(err, ErrUnavailable)
+}
+
 // connectionLost reports whether err says that connecting failed (refused,
 // timed out, DNS, TLS; authentication failures are PgErrors) or that the
 // connection broke or timed out.

@@ -98,8 +98,8 @@ func TestCommitConnectionLost(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Append with the connection lost at COMMIT: %v", err)
 				}
-				if f.fired != 1 {
-					t.Fatalf("fault fired %d times", f.fired)
+				if f.fired != 1 || s.resolved.Load() != 1 {
+					t.Fatalf("fault fired %d times, %d commits resolved; want 1, 1", f.fired, s.resolved.Load())
 				}
 				st, err := s.Load(ctx, "doc")
 				if err != nil {
@@ -295,7 +295,8 @@ func TestTerminateBackends(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	t.Logf("%d backends terminated; %d operations failed and were retried", killed, failures.Load())
+	t.Logf("%d backends terminated; %d operations failed and were retried; %d commits whose connection broke resolved",
+		killed, failures.Load(), s.resolved.Load())
 
 	total := 0
 	for _, doc := range docs {

@@ -1,5 +1,5 @@
 // Package postgres is collabd's production document store: a docstore.Store
-// in a PostgreSQL database (10 or newer; tested with 15), through a pgx/v5
+// in a PostgreSQL database (13 or newer; tested with 15), through a pgx/v5
 // connection pool.
 //
 // # Schema
@@ -172,9 +172,10 @@ type Store struct {
 	// through the committer; tests and benchmarks set it right after Open
 	// to compare.
 	solo bool
-	// commits counts the committer's transactions, for tests and
-	// benchmarks.
-	commits atomic.Int64
+	// commits counts the transactions of Appends, and resolved the commits
+	// whose connection broke and whose outcome resolve found out, for tests
+	// and benchmarks.
+	commits, resolved atomic.Int64
 }
 
 var _ docstore.Store = (*Store)(nil)

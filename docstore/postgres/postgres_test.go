@@ -228,3 +228,42 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteWithSQL: an operator deletes a document with plain SQL; its
+// updates and versions go with it, and the name can be used again.
+func TestDeleteWithSQL(t *testing.T) {
+	url := databaseURL(t)
+	s := openT(t, url, freshSchema(t, url), Options{})
+	ctx := t.Context()
+	for _, doc := range []string{"doc", "other"} {
+		seq, err := s.Append(ctx, doc, []byte("a"), []byte("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Compact(ctx, doc, []byte("snap"), seq-1, docstore.TriggerManual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, "DELETE FROM documents WHERE name = 'doc'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, "doc"); !errors.Is(err, docstore.ErrNotFound) {
+		t.Fatalf("Load of a deleted document: %v", err)
+	}
+	count := func(table string) (n int) {
+		t.Helper()
+		if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE doc = 'doc'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if u, v := count("updates"), count("versions"); u != 0 || v != 0 {
+		t.Fatalf("%d updates and %d versions left of the deleted document", u, v)
+	}
+	if seq, err := s.Append(ctx, "doc", []byte("new")); err != nil || seq != 1 {
+		t.Fatalf("Append to the deleted name = %d, %v; want 1, nil", seq, err)
+	}
+	if st, err := s.Load(ctx, "other"); err != nil || len(st.Entries) != 1 || string(st.Snapshot) != "snap" {
+		t.Fatalf("the other document after the delete: %+v, %v", st, err)
+	}
+}
