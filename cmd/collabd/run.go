@@ -45,6 +45,9 @@ type config struct {
 	awarenessTimeout time.Duration
 	shutdownGrace    time.Duration
 	allowedOrigins   string
+	historyKeep      int
+	historyMaxAge    time.Duration
+	compactEntries   int
 	logLevel         string
 	logFormat        string
 }
@@ -66,6 +69,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.awarenessTimeout, "awareness-timeout", rooms.DefaultAwarenessTimeout, "presence states not renewed for this long expire")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for connections to close and rooms to persist")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser origins (host patterns) allowed to connect; empty allows all")
+	fs.IntVar(&c.historyKeep, "history-keep", 100, "versions kept per document (the newest always stays); 0 keeps all")
+	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "versions older than this are removed (the newest always stays); 0 keeps them")
+	fs.IntVar(&c.compactEntries, "compact-entries", rooms.DefaultCompactEntries, "a live room compacts (a new version) once its log holds this many updates")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -123,7 +129,7 @@ func openStore(c *config) (docstore.Store, error) {
 		const startup = 30 * time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), startup)
 		defer cancel()
-		s, err := postgres.Open(ctx, c.databaseURL, postgres.Options{})
+		s, err := postgres.Open(ctx, c.databaseURL, postgres.Options{Retention: c.retention()})
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, fmt.Errorf("PostgreSQL store (--database-url): no answer within %v: %w", startup, err)
@@ -137,7 +143,12 @@ func openStore(c *config) (docstore.Store, error) {
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	return embedded.Open(filepath.Join(c.dataDir, "collabd.db"), embedded.Options{})
+	return embedded.Open(filepath.Join(c.dataDir, "collabd.db"), embedded.Options{Retention: c.retention()})
+}
+
+// retention is the version history kept per document.
+func (c *config) retention() docstore.Retention {
+	return docstore.Retention{KeepLast: c.historyKeep, MaxAge: c.historyMaxAge}
 }
 
 // run runs collabd until ctx ends, then shuts down in order: stop
@@ -164,6 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		IdleTimeout:      c.idleTimeout,
 		MaxDocumentSize:  c.maxDocumentSize,
 		AwarenessTimeout: c.awarenessTimeout,
+		CompactEntries:   c.compactEntries,
 	})
 	var origins []string
 	for _, o := range strings.Split(c.allowedOrigins, ",") {

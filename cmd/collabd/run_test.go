@@ -64,7 +64,8 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 	for _, flag := range []string{"addr", "data-dir", "database-url", "max-frame-size", "max-document-size",
 		"send-queue", "idle-timeout", "ping-interval", "ping-timeout", "write-timeout", "awareness-timeout",
-		"shutdown-grace", "allowed-origins", "log-level", "log-format"} {
+		"shutdown-grace", "allowed-origins", "log-level", "log-format", "history-keep", "history-max-age",
+		"compact-entries"} {
 		if !strings.Contains(out.String(), "-"+flag) {
 			t.Errorf("-h does not list --%s", flag)
 		}
