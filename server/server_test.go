@@ -199,3 +199,35 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestReadOnlyConnection(t *testing.T) {
+	hs, _ := newTestServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(hs.URL, "http", "ws", 1)+"/ws/ro?readonly=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	c := &client{ydoc.New(ydoc.Options{ClientID: 5})}
+	if err := ws.Write(ctx, websocket.MessageBinary, yprotocol.AppendUpdate(nil, c.insert(t, "no"))); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, frame, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var denied bool
+		_ = yprotocol.Decode(frame, func(m yprotocol.Message) error {
+			denied = denied || m.Kind == yprotocol.KindPermissionDenied
+			return nil
+		})
+		if denied {
+			break
+		}
+	}
+	if code, _ := do(t, "GET", hs.URL+"/api/docs/ro", nil); code != 404 {
+		t.Fatalf("a read-only connection's update created the document: %d", code)
+	}
+}

@@ -81,7 +81,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 	defer p.Close(0)
 
 	log := s.log.With("room", room)
-	conn, err := s.reg.Join(ctx, room, p, false)
+	// ?readonly=1 asks for a viewer connection: it syncs and shows
+	// presence, and its document updates are refused with the protocol's
+	// permission-denied message. (A client's own choice, not access
+	// control: collabd has no authentication.)
+	readOnly := r.URL.Query().Get("readonly")
+	conn, err := s.reg.Join(ctx, room, p, readOnly == "1" || readOnly == "true")
 	if err != nil {
 		log.Warn("join refused", "err", err)
 		reason := rooms.CloseUnavailable
