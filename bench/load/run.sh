@@ -16,7 +16,13 @@
 #                    ("other load") either way
 #   BENCH_DURATION   measured period of the update scenarios (default 20s)
 #   BENCH_SCENARIOS  space-separated subset of scenario names to run
+#   BENCH_REV        git revision of collabd to build (default HEAD; "worktree"
+#                    builds the working tree)
 #   BENCH_OUT        output directory (default bench/load)
+#   BENCH_QUIET_CORES, BENCH_QUIET_WAIT
+#                    before each scenario, wait up to BENCH_QUIET_WAIT seconds
+#                    (default 120) for the machine to have fewer than
+#                    BENCH_QUIET_CORES cores busy (default 0.5)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -40,11 +46,51 @@ if [ "$(ulimit -n)" -lt 5200 ]; then
   echo "ulimit -n is $(ulimit -n); the idle scenario needs more than 5200" >&2
 fi
 
-echo "building collabd and collabbench in $WORK" >&2
-go build -o "$WORK/collabd" ./cmd/collabd || exit 1
+# collabd is built from the commit (HEAD, or $BENCH_REV), not from the
+# working tree, so that the figures belong to a commit even while others edit
+# the tree; BENCH_REV=worktree builds the working tree as it is.
+REV="${BENCH_REV:-HEAD}"
+echo "building collabd ($REV) and collabbench in $WORK" >&2
+if [ "$REV" = worktree ]; then
+  SERVER_DESC="working tree at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cmd/collabd server rooms docstore ydoc yprotocol awareness lib0 go.mod 2>/dev/null || echo ', with uncommitted changes')"
+  go build -o "$WORK/collabd" ./cmd/collabd || exit 1
+else
+  SERVER_DESC="$(git rev-parse --short "$REV") ($(git log -1 --format=%cd --date=format:'%Y-%m-%d %H:%M' "$REV"))"
+  mkdir -p "$WORK/src"
+  git archive "$REV" | tar -x -C "$WORK/src" || exit 1
+  (cd "$WORK/src" && go build -o "$WORK/collabd" ./cmd/collabd) || exit 1
+fi
 go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
 
-declare -a NAMES=() COMMANDS=() STATUSES=()
+declare -a NAMES=() COMMANDS=() STATUSES=() WAITS=()
+
+# busy_cores prints how many cores the machine kept busy over 2 seconds.
+busy_cores() {
+  local a b
+  a="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)"
+  sleep 2
+  b="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)"
+  awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN{split(a,x," "); split(b,y," "); t=y[2]-x[2]; if (t<=0) t=1; printf "%.2f", (y[1]-x[1])/t*n}'
+}
+
+# wait_quiet waits (up to BENCH_QUIET_WAIT seconds, default 120) until other
+# processes keep less than BENCH_QUIET_CORES cores (default 0.5) busy, and
+# prints what it saw: the machine may be shared, and the scenarios measure
+# latency.
+wait_quiet() {
+  local max="${BENCH_QUIET_WAIT:-120}" limit="${BENCH_QUIET_CORES:-0.5}" start=$SECONDS busy
+  while :; do
+    busy="$(busy_cores)"
+    if awk -v b="$busy" -v l="$limit" 'BEGIN{exit !(b < l)}'; then
+      echo "machine quiet ($busy cores busy) after $((SECONDS - start))s"
+      return
+    fi
+    if [ $((SECONDS - start)) -ge "$max" ]; then
+      echo "machine still busy ($busy cores) after ${max}s; running anyway"
+      return
+    fi
+  done
+}
 
 # scenario NAME DATA_PARENT ARGS...: runs collabbench against a new collabd
 # whose --data-dir is a new directory under DATA_PARENT.
@@ -60,7 +106,9 @@ scenario() {
     -server-cmd "$WORK/collabd -addr 127.0.0.1:$PORT -data-dir $data"
     -server-log "$WORK/$name.server.log"
     -url "ws://127.0.0.1:$PORT" -json "$OUT/results/$name.json" "$@")
-  echo "== $name" >&2
+  local waited
+  waited="$(wait_quiet)"
+  echo "== $name ($waited)" >&2
   "${cmd[@]}" >"$WORK/$name.txt" 2>"$WORK/$name.err"
   local status=$?
   cat "$WORK/$name.txt" >&2
@@ -76,6 +124,7 @@ scenario() {
   shown="${shown//$WORK/\$WORK}"
   COMMANDS+=("$shown")
   STATUSES+=("$status")
+  WAITS+=("$waited")
   sleep 2 # let the port and the machine settle
 }
 
@@ -103,6 +152,8 @@ if [ -n "$SHM_DIR" ]; then
   # 1 with the store on tmpfs: the same work without the disk's fsync latency.
   scenario 1-one-room-tmpfs "$SHM_DIR" -rooms 1 -clients 50 -rate 200 \
     -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
+  scenario 2-hundred-rooms-tmpfs "$SHM_DIR" -rooms 100 -clients 500 -rate 20 \
+    -warmup 3s -duration "$DURATION" -drain 10s -check-p99 5ms -check-cpu-per-msg 10
 fi
 # 3 with one room per connection: adds the cost of a live room.
 scenario 3-idle-5000-rooms "$TMP_PARENT" -clients 0 -idle 5000 -rooms 5000 -rate 0 \
@@ -126,7 +177,7 @@ scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-
   free -m
   echo "kernel: $(uname -sr)"
   echo "$(go version)"
-  echo "collabd commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cmd/collabd server rooms docstore ydoc yprotocol awareness lib0 go.mod 2>/dev/null || echo ' (server sources modified)')"
+  echo "collabd: $SERVER_DESC"
   echo "nice: $BENCH_NICE, ulimit -n: $(ulimit -n), store: embedded (bbolt) in a new temporary --data-dir per scenario"
   echo
   echo "\$ collabbench fsync -dir $TMP_PARENT -duration 5s -rate 200"
@@ -156,7 +207,7 @@ scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-
     echo "${COMMANDS[$i]}"
     echo '```'
     echo
-    echo "exit status ${STATUSES[$i]} (0: every check passed, 3: some check failed)"
+    echo "exit status ${STATUSES[$i]} (0: every check passed, 3: some check failed); before it: ${WAITS[$i]}"
     echo
     echo '```'
     cat "$WORK/${NAMES[$i]}.txt"

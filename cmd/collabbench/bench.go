@@ -143,9 +143,9 @@ func runBench(ctx context.Context, cfg *config, logw io.Writer) (*report, error)
 	sW1, selfW1, framesW1, updW1, awW1 := sample(), selfCPU(), b.sumFrames(), b.sumUpdates(), b.sumPresence()
 	mW1, merr1 := readMachine()
 	rep.Machine.LoadAvgEnd = loadAvg()
-	window := time.Since(winStart)
-	if ctx.Err() == nil {
-		window = cfg.duration
+	window := cfg.duration
+	if ctx.Err() != nil {
+		window = max(time.Since(winStart), time.Millisecond)
 	}
 	b.senders.Wait()
 
@@ -455,7 +455,6 @@ func (b *bench) presenceLoop(ctx, connCtx context.Context, c *client, first time
 			return // bounded by the slots allocated for the run
 		}
 		if err := c.sendAwareness(connCtx); err != nil {
-			c.awClock-- // not sent: the final state is the previous one
 			if b.sendErrors.Add(1) <= 3 {
 				b.logf("client %d: sending presence: %v", c.n, err)
 			}

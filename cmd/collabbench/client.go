@@ -228,18 +228,22 @@ func (c *client) handle(frame []byte, now int64, reply []byte) []byte {
 	return reply
 }
 
-// sendAwareness sends the next presence state: a cursor that moves.
+// sendAwareness sends the next presence state: a cursor that moves. The
+// client's final clock and state only advance when the write succeeds.
 func (c *client) sendAwareness(ctx context.Context) error {
-	c.awClock++
-	clock := c.awClock
+	clock := c.awClock + 1
 	pos := clock * 7 % 1000
-	c.awState = fmt.Appendf(nil, `{"user":{"name":"bench-%d","color":"#%06x"},"cursor":{"anchor":%d,"head":%d}}`,
+	state := fmt.Appendf(nil, `{"user":{"name":"bench-%d","color":"#%06x"},"cursor":{"anchor":%d,"head":%d}}`,
 		c.n, c.yid&0xffffff, pos, pos+clock%3)
-	frame := yprotocol.AppendAwareness(nil, []yprotocol.AwarenessEntry{{ClientID: c.yid, Clock: clock, State: c.awState}})
+	frame := yprotocol.AppendAwareness(nil, []yprotocol.AwarenessEntry{{ClientID: c.yid, Clock: clock, State: state}})
 	if clock < uint64(len(c.awSendNs)) {
 		c.awSendNs[clock].Store(c.b.now())
 	}
-	return c.write(ctx, frame)
+	if err := c.write(ctx, frame); err != nil {
+		return err
+	}
+	c.awClock, c.awState = clock, state
+	return nil
 }
 
 // complete reports whether c has received every update sent to its room
