@@ -67,7 +67,11 @@ func FuzzApplyUpdate(f *testing.F) {
 		if err := re.ApplyUpdate(state); err != nil {
 			t.Fatalf("own encoding refused: %v", err)
 		}
-		if !equalSV(re.StateVector(), d.StateVector()) {
+		// With pending structs the state vector may legitimately grow: a
+		// pending struct cut where the stored ones end is written naming its
+		// left neighbour instead of its (missing) parent, as Yjs writes it,
+		// and then integrates (testdata/fuzz/FuzzApplyUpdate/dbfe10f6ef796744).
+		if len(d.pending) == 0 && !equalSV(re.StateVector(), d.StateVector()) {
 			t.Fatalf("state vector %v after round trip, want %v", re.StateVector(), d.StateVector())
 		}
 		if again := re.EncodeStateAsUpdate(nil); !bytes.Equal(again, state) {
