@@ -23,6 +23,11 @@
 #                    before each scenario, wait up to BENCH_QUIET_WAIT seconds
 #                    (default 120) for the machine to have fewer than
 #                    BENCH_QUIET_CORES cores busy (default 0.5)
+#   BENCH_NOISY_CORES, BENCH_RETRIES
+#                    a scenario whose measured window saw other processes use
+#                    BENCH_NOISY_CORES cores or more (default 0.5) is run again,
+#                    up to BENCH_RETRIES more times (default 2); the attempt with
+#                    the least other load is kept, and results.md lists them all
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -106,12 +111,32 @@ scenario() {
     -server-cmd "$WORK/collabd -addr 127.0.0.1:$PORT -data-dir $data"
     -server-log "$WORK/$name.server.log"
     -url "ws://127.0.0.1:$PORT" -json "$OUT/results/$name.json" "$@")
-  local waited
-  waited="$(wait_quiet)"
-  echo "== $name ($waited)" >&2
-  "${cmd[@]}" >"$WORK/$name.txt" 2>"$WORK/$name.err"
-  local status=$?
-  cat "$WORK/$name.txt" >&2
+  local attempt waited status other notes="" best="" best_other=""
+  for ((attempt = 1; attempt <= 1 + RETRIES; attempt++)); do
+    waited="$(wait_quiet)"
+    echo "== $name, attempt $attempt ($waited)" >&2
+    rm -rf "$data" && mkdir -p "$data"
+    "${cmd[@]}" >"$WORK/$name.txt" 2>"$WORK/$name.err"
+    status=$?
+    cat "$WORK/$name.txt" >&2
+    other="$(grep -o '"other_cores": [0-9.e+-]*' "$OUT/results/$name.json" 2>/dev/null | awk '{printf "%.2f", $2}')"
+    notes+="${notes:+; }attempt $attempt: ${waited}, other load in window ${other:-?} cores"
+    for f in txt err; do cp "$WORK/$name.$f" "$WORK/$name.$attempt.$f"; done
+    cp "$OUT/results/$name.json" "$WORK/$name.$attempt.json" 2>/dev/null
+    echo "$status" >"$WORK/$name.$attempt.status"
+    # Keep the attempt with the least noise (never chosen by its outcome).
+    if [ -z "$best" ] || awk -v o="${other:-99}" -v b="$best_other" 'BEGIN{exit !(o < b)}'; then
+      best="$attempt" best_other="${other:-99}"
+    fi
+    if [ -z "$other" ] || awk -v o="$other" -v l="$NOISY" 'BEGIN{exit !(o < l)}'; then
+      break
+    fi
+    sleep 2
+  done
+  for f in txt err; do cp "$WORK/$name.$best.$f" "$WORK/$name.$f"; done
+  cp "$WORK/$name.$best.json" "$OUT/results/$name.json" 2>/dev/null
+  status="$(cat "$WORK/$name.$best.status")"
+  [ "$attempt" -gt 1 ] && notes+="; kept attempt $best (least other load)"
   rm -rf "$data"
   NAMES+=("$name")
   # The command as run, with the temporary paths made generic.
@@ -124,11 +149,13 @@ scenario() {
   shown="${shown//$WORK/\$WORK}"
   COMMANDS+=("$shown")
   STATUSES+=("$status")
-  WAITS+=("$waited")
+  WAITS+=("$notes")
   sleep 2 # let the port and the machine settle
 }
 
 TMP_PARENT="${TMPDIR:-/tmp}"
+RETRIES="${BENCH_RETRIES:-2}"
+NOISY="${BENCH_NOISY_CORES:-0.5}"
 
 # The disk under the stores: collabd relays an update only after its commit.
 FSYNC="$("$WORK/collabbench" fsync -dir "$TMP_PARENT" -duration 5s -rate 200 2>&1)"
@@ -207,7 +234,7 @@ scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-
     echo "${COMMANDS[$i]}"
     echo '```'
     echo
-    echo "exit status ${STATUSES[$i]} (0: every check passed, 3: some check failed); before it: ${WAITS[$i]}"
+    echo "exit status ${STATUSES[$i]} (0: every check passed, 3: some check failed). ${WAITS[$i]}."
     echo
     echo '```'
     cat "$WORK/${NAMES[$i]}.txt"
