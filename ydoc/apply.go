@@ -232,23 +232,34 @@ func mergeClientRefs(lists [][]*item) []*item {
 			if end(cw) < c.id.Clock {
 				if cw.isSkip() {
 					// Yjs extends the Skip over c (and so drops c).
-					cw.n = uint32(end(c) - cw.id.Clock)
+					out, cw = appendSkips(out, cw.id.Client, cw.id.Clock, end(c))
 				} else {
 					out = append(out, cw)
-					cw = &item{id: ID{cw.id.Client, end(cw)}, n: uint32(c.id.Clock - end(cw)), flags: flagSkip}
+					out, cw = appendSkips(out, cw.id.Client, end(cw), c.id.Clock)
 				}
 			} else {
-				if diff := int(end(cw) - c.id.Clock); diff > 0 {
-					if cw.isSkip() {
-						cw.n -= uint32(diff)
-					} else {
-						c = sliceRef(c, diff)
+				diff := end(cw) - c.id.Clock
+				switch {
+				case diff > 0 && cw.isSkip() && (diff >= uint64(cw.n) || c.id.Clock < cw.id.Clock):
+					// c covers the Skip's start: the Skip goes (Yjs would
+					// give it a negative length).
+					if c.id.Clock < cw.id.Clock {
+						c = sliceRef(c, int(cw.id.Clock-c.id.Clock))
 					}
-				}
-				if !mergeLoose(cw, c) {
-					out = append(out, cw)
 					cw = c
 					cd.i++
+				case diff > 0 && cw.isSkip():
+					cw.n -= uint32(diff)
+					fallthrough
+				default:
+					if diff > 0 && !cw.isSkip() {
+						c = sliceRef(c, int(diff))
+					}
+					if !mergeLoose(cw, c) {
+						out = append(out, cw)
+						cw = c
+						cd.i++
+					}
 				}
 			}
 		} else {
@@ -265,6 +276,17 @@ func mergeClientRefs(lists [][]*item) []*item {
 		out = append(out, cw)
 	}
 	return out
+}
+
+// appendSkips covers the clocks [from, to) of client with Skip structs:
+// the last one is returned, the others (if the gap is longer than one
+// struct can be) are appended to out.
+func appendSkips(out []*item, client, from, to uint64) ([]*item, *item) {
+	for to-from > maxStructLen {
+		out = append(out, &item{id: ID{client, from}, n: maxStructLen, flags: flagSkip})
+		from += maxStructLen
+	}
+	return out, &item{id: ID{client, from}, n: uint32(to - from), flags: flagSkip}
 }
 
 // mergeLoose merges adjacent GC or Skip structs, as merging updates does

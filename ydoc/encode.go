@@ -179,10 +179,15 @@ func (w *structWriter) add(it *item) {
 		w.first = max(it.id.Clock, w.start)
 		w.next = w.first
 	} else if it.id.Clock > w.next {
-		skip := &item{id: ID{w.client, w.next}, n: uint32(it.id.Clock - w.next), flags: flagSkip}
-		w.body = skip.appendTo(w.body, 0)
-		w.count++
-		w.next = it.id.Clock
+		// A Skip struct over the gap (several if it is longer than one
+		// struct may be).
+		for w.next < it.id.Clock {
+			n := min(it.id.Clock-w.next, maxStructLen)
+			skip := &item{id: ID{w.client, w.next}, n: uint32(n), flags: flagSkip}
+			w.body = skip.appendTo(w.body, 0)
+			w.count++
+			w.next += n
+		}
 	}
 	offset := 0
 	if it.id.Clock < w.next {
