@@ -80,11 +80,18 @@ type Room struct {
 // heldMsg is a frame that may only go out once the first after updates
 // accepted by the room are stored; to nil means every connection.
 type heldMsg struct {
-	after uint64
-	to    *Conn
-	frame []byte
-	done  func(error) // for REST updates: called when stored
+	after  uint64
+	to     *Conn
+	frame  []byte
+	update []byte      // for a relay to everyone: the update it carries
+	done   func(error) // for REST updates: called when stored
 }
+
+// mergeHeldRun is how many held relays in a row flushHeld merges into one
+// update. A backlog (the store was down for a while) then goes out as a few
+// frames instead of overflowing every connection's send queue, while the
+// usual one or two held relays keep their exact bytes.
+const mergeHeldRun = 16
 
 type persistResult struct {
 	n     int
@@ -403,7 +410,7 @@ func (rm *Room) commit(update []byte, done func(error)) {
 		}
 		return
 	}
-	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, done: done})
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, update: update, done: done})
 }
 
 // snapshot stores the document's state as a new version, whatever the log
@@ -519,6 +526,29 @@ func (rm *Room) flushHeld() {
 	i := 0
 	for ; i < len(rm.held) && rm.held[i].after <= rm.persisted; i++ {
 		h := rm.held[i]
+		if h.update != nil {
+			j := i + 1
+			for j < len(rm.held) && rm.held[j].after <= rm.persisted && rm.held[j].update != nil {
+				j++
+			}
+			if j-i > mergeHeldRun {
+				us := make([][]byte, 0, j-i)
+				for _, x := range rm.held[i:j] {
+					us = append(us, x.update)
+				}
+				// The updates were all applied, so they decode.
+				if merged, err := ydoc.MergeUpdates(us...); err == nil {
+					rm.broadcast(yprotocol.AppendUpdate(nil, merged))
+					for _, x := range rm.held[i:j] {
+						if x.done != nil {
+							x.done(nil)
+						}
+					}
+					i = j - 1
+					continue
+				}
+			}
+		}
 		switch {
 		case h.frame == nil:
 			// Only a callback.

@@ -401,10 +401,10 @@ func (s *Store) commitFailed(ctx context.Context, err error, xid int64, pid uint
 // resolve reports whether transaction xid committed. If it is still in
 // progress (the backend that ran it has not noticed its client is gone), it
 // terminates that backend, if it still holds the transaction, so that the
-// outcome is final. Connections that break meanwhile (a server restarting
-// breaks them all) are replaced, up to resolveTries times.
+// outcome is final. While the database is out of reach (down,
+// restarting) it keeps asking, backing off, until ctx ends: giving up early
+// would make the caller retry a batch that may have committed.
 func (s *Store) resolve(ctx context.Context, xid int64, pid uint32) (committed bool, err error) {
-	const resolveTries = 10
 	broken := 0
 	for i := 0; ; i++ {
 		var status *string
@@ -419,8 +419,12 @@ func (s *Store) resolve(ctx context.Context, xid int64, pid uint32) (committed b
 			return c.QueryRow(ctx, "SELECT txid_status($1)", xid).Scan(&status)
 		})
 		switch {
-		case err != nil && unavailable(ctx, err) && broken < resolveTries:
+		case err != nil && unavailable(ctx, err) && ctx.Err() == nil:
 			broken++
+			if err := sleep(ctx, min(time.Duration(broken)*20*time.Millisecond, 500*time.Millisecond)); err != nil {
+				return false, err
+			}
+			continue
 		case err != nil:
 			return false, err
 		case status == nil:
