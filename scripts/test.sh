@@ -54,11 +54,25 @@ go test -race -count=1 -timeout 30m ./...
 step "fuzz smoke (${FUZZTIME:=10s} per target)"
 # A short run of every fuzz target on top of its seed corpus; long runs are
 # scripts/fuzz.sh.
+# A failure the fuzzer can reproduce is saved under testdata/fuzz, so
+# running the target's corpus again fails too: that fails the suite. A
+# failure of the fuzzing engine itself (a worker killed or starved on a
+# loaded machine), which leaves no input behind, is shown and the target is
+# fuzzed once more.
+fuzzlog=$(mktemp)
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null || {
-      echo "fuzz target $target in $pkg failed"; go test -run '^$' -fuzz "^${target}\$" -fuzztime 1x "$pkg"; exit 1; }
+    ok=""
+    for attempt in 1 2; do
+      if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$fuzzlog" 2>&1; then ok=1; break; fi
+      echo "fuzz target $target in $pkg failed (attempt $attempt):"; tail -25 "$fuzzlog"
+      if ! go test -count=1 -run "^${target}\$" "$pkg"; then
+        echo "FAIL: $target fails on its corpus (a reproducible failure, saved under $dir/testdata/fuzz)"; exit 1
+      fi
+    done
+    [ -n "$ok" ] || { echo "FAIL: $target failed twice"; exit 1; }
     echo "ok   $pkg $target"
   done
 done
+rm -f "$fuzzlog"
