@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +76,10 @@ type Room struct {
 	failing    bool // the last append failed
 
 	idle *time.Timer
+
+	// Presence changes not yet sent, and the timer that sends them.
+	awareDirty map[uint64]struct{}
+	awareTimer *time.Timer
 }
 
 // heldMsg is a frame that may only go out once the first after updates
@@ -153,11 +158,16 @@ func (rm *Room) run() {
 	rm.idle = time.NewTimer(rm.reg.opts.IdleTimeout)
 	defer rm.idle.Stop()
 	for {
-		var retry <-chan time.Time
+		var retry, aware <-chan time.Time
 		if rm.retry != nil {
 			retry = rm.retry.C
 		}
+		if rm.awareTimer != nil {
+			aware = rm.awareTimer.C
+		}
 		select {
+		case <-aware:
+			rm.flushAwareness()
 		case ev := <-rm.inbox:
 			rm.handle(ev)
 		case <-rm.asyncWake:
@@ -304,9 +314,49 @@ func (rm *Room) broadcast(frame []byte) {
 	}
 }
 
+// broadcastAwareness announces presence changes. Presence is state, not a
+// log: instead of relaying every change at once (100 people moving their
+// cursors at 20 Hz would be 200,000 frames a second), the room collects the
+// clients that changed and, AwarenessBatch later, sends one message with
+// each one's latest clock and state (null for the removed).
 func (rm *Room) broadcastAwareness(ch awareness.Changes) {
-	if ch.Frame != nil {
+	if ch.Empty() {
+		return
+	}
+	if rm.reg.opts.AwarenessBatch < 0 {
 		rm.broadcast(ch.Frame)
+		return
+	}
+	if rm.awareDirty == nil {
+		rm.awareDirty = make(map[uint64]struct{})
+	}
+	for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Removed} {
+		for _, id := range ids {
+			rm.awareDirty[id] = struct{}{}
+		}
+	}
+	if rm.awareTimer == nil {
+		rm.awareTimer = time.NewTimer(rm.reg.opts.AwarenessBatch)
+	}
+}
+
+// flushAwareness sends the collected presence changes.
+func (rm *Room) flushAwareness() {
+	rm.awareTimer = nil
+	ids := make([]uint64, 0, len(rm.awareDirty))
+	for id := range rm.awareDirty {
+		ids = append(ids, id)
+	}
+	clear(rm.awareDirty)
+	slices.Sort(ids)
+	entries := make([]yprotocol.AwarenessEntry, 0, len(ids))
+	for _, id := range ids {
+		if c, ok := rm.aware.Get(id); ok {
+			entries = append(entries, yprotocol.AwarenessEntry{ClientID: id, Clock: c.Clock, State: c.State})
+		}
+	}
+	if len(entries) > 0 {
+		rm.broadcast(yprotocol.AppendAwareness(nil, entries))
 	}
 }
 

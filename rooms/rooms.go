@@ -50,6 +50,7 @@ const (
 	DefaultAwarenessTimeout = 30 * time.Second
 	DefaultOpTimeout        = 30 * time.Second
 	DefaultCompactEntries   = 1000
+	DefaultAwarenessBatch   = 20 * time.Millisecond
 	DefaultCompactBytes     = 8 << 20
 )
 
@@ -71,6 +72,10 @@ type Options struct {
 	InboxSize int
 	// AwarenessTimeout is how long a presence state lives without renewal.
 	AwarenessTimeout time.Duration
+	// AwarenessBatch is how long presence changes are collected before
+	// the room sends them (the latest state of each changed client, in one
+	// message). Negative relays every change at once.
+	AwarenessBatch time.Duration
 	// OpTimeout bounds each storage operation.
 	OpTimeout time.Duration
 	// CompactEntries and CompactBytes: a live room whose log holds this
@@ -95,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AwarenessTimeout <= 0 {
 		o.AwarenessTimeout = DefaultAwarenessTimeout
+	}
+	if o.AwarenessBatch == 0 {
+		o.AwarenessBatch = DefaultAwarenessBatch
 	}
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = DefaultOpTimeout

@@ -567,3 +567,51 @@ func TestJoinsRacingHibernationAreNeverLost(t *testing.T) {
 		t.Fatalf("stored %d characters, want %d", got, 8*30)
 	}
 }
+
+// TestAwarenessStormIsCoalesced: many clients changing presence fast get
+// every client's final state without a frame per change (which would
+// overflow their queues).
+func TestAwarenessStormIsCoalesced(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	const n, changes = 20, 50
+	conns := make([]*Conn, n)
+	peers := make([]*fakePeer, n)
+	for i := range n {
+		conns[i], peers[i] = join(t, reg, "r", false)
+	}
+	for k := 1; k <= changes; k++ {
+		for i, c := range conns {
+			state := fmt.Sprintf(`{"cursor":%d}`, k)
+			payload := []byte{1, byte(100 + i), byte(k), byte(len(state))}
+			if err := c.Receive(context.Background(), yprotocol.AppendAwarenessPayload(nil, append(payload, state...))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := fmt.Sprintf(`{"cursor":%d}`, changes)
+	for i, p := range peers {
+		final := map[uint64]string{}
+		frames := 0
+		for len(final) < n || !allEqual(final, want) {
+			m := p.nextKind(t, yprotocol.KindAwareness)
+			frames++
+			_ = yprotocol.DecodeAwareness(m.Payload, func(e yprotocol.AwarenessEntry) error {
+				final[e.ClientID] = string(e.State)
+				return nil
+			})
+		}
+		if frames >= n*changes/2 {
+			t.Errorf("peer %d: %d awareness frames for %d changes: not coalesced", i, frames, n*changes)
+		}
+	}
+}
+
+func allEqual(m map[uint64]string, want string) bool {
+	for _, v := range m {
+		if v != want {
+			return false
+		}
+	}
+	return true
+}
