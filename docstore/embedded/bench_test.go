@@ -5,10 +5,13 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/docstore/storetest"
 )
 
 // Benchmarks of the durable path. Every commit is fsynced, so the figures
@@ -77,18 +80,29 @@ func BenchmarkAppendParallel(b *testing.B) {
 				var n, worker atomic.Int64
 				ctx := b.Context()
 				b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+				var (
+					mu  sync.Mutex
+					lat [][]time.Duration
+				)
 				b.RunParallel(func(pb *testing.PB) {
 					rnd := rand.New(rand.NewPCG(uint64(worker.Add(1)), 0))
 					u := make([]byte, updateSize)
+					var mine []time.Duration
 					for pb.Next() {
+						start := time.Now()
 						if _, err := s.Append(ctx, names[rnd.IntN(docs)], u); err != nil {
 							b.Error(err)
 							return
 						}
+						mine = append(mine, time.Since(start))
 						n.Add(1)
 					}
+					mu.Lock()
+					lat = append(lat, mine)
+					mu.Unlock()
 				})
 				reportUpdates(b, s, n.Load())
+				storetest.ReportLatency(b, lat)
 			})
 		}
 	}

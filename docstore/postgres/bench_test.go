@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/docstore/storetest"
 )
 
 // Benchmarks of the durable path against a real server (see databaseURL).
@@ -49,20 +49,6 @@ func reportUpdates(b *testing.B, s *Store, updates int64) {
 	if c := s.commits.Load(); c > 0 {
 		b.ReportMetric(float64(updates)/float64(c), "updates/commit")
 	}
-}
-
-// reportLatency reports percentiles of the latencies of every goroutine.
-func reportLatency(b *testing.B, lat [][]time.Duration) {
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	at := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(at(0.50), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
 }
 
 // BenchmarkAppendSerial: one goroutine appends one update at a time, each
@@ -122,7 +108,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 					mu.Unlock()
 				})
 				reportUpdates(b, s, n.Load())
-				reportLatency(b, lat)
+				storetest.ReportLatency(b, lat)
 			})
 		}
 	}

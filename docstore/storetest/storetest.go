@@ -1113,3 +1113,20 @@ func equalInfo(a, b docstore.DocumentInfo) bool {
 	a.Updated, b.Updated = a.Updated.UTC(), b.Updated.UTC()
 	return a == b
 }
+
+// ReportLatency reports the 50th and 99th percentiles of single
+// operations' latencies, gathered by several goroutines, as the custom
+// benchmark metrics p50-ms and p99-ms (the store benchmarks use it for the
+// latency durability adds to an update under load).
+func ReportLatency(b *testing.B, lat [][]time.Duration) {
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	at := func(p float64) float64 {
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
