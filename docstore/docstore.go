@@ -106,6 +106,32 @@ func CheckName(name string) error {
 	return nil
 }
 
+// PrepareAppend checks an Append's arguments as every Store does (a valid
+// name, at least one update, none empty) and returns a private copy of the
+// updates in one allocation, which a store may commit after Append has
+// returned (when the caller's context ends first), and their total size.
+func PrepareAppend(doc string, updates [][]byte) (own [][]byte, size int, err error) {
+	if err := CheckName(doc); err != nil {
+		return nil, 0, err
+	}
+	if len(updates) == 0 {
+		return nil, 0, fmt.Errorf("%w: no updates", ErrEmpty)
+	}
+	for i, u := range updates {
+		if len(u) == 0 {
+			return nil, 0, fmt.Errorf("%w: update %d is empty", ErrEmpty, i)
+		}
+		size += len(u)
+	}
+	buf := make([]byte, 0, size)
+	own = make([][]byte, len(updates))
+	for i, u := range updates {
+		buf = append(buf, u...)
+		own[i] = buf[len(buf)-len(u):]
+	}
+	return own, size, nil
+}
+
 // Trigger says why a snapshot was taken. The constants are the triggers
 // collabd uses; other values are accepted if Valid.
 type Trigger string

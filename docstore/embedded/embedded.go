@@ -462,26 +462,9 @@ func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := docstore.CheckName(doc); err != nil {
+	own, _, err := docstore.PrepareAppend(doc, updates)
+	if err != nil {
 		return 0, err
-	}
-	if len(updates) == 0 {
-		return 0, fmt.Errorf("%w: no updates", docstore.ErrEmpty)
-	}
-	size := 0
-	for i, u := range updates {
-		if len(u) == 0 {
-			return 0, fmt.Errorf("%w: update %d is empty", docstore.ErrEmpty, i)
-		}
-		size += len(u)
-	}
-	// bbolt reads the values when it commits, which may be after this call
-	// returned (if ctx ends first), so it gets a private copy.
-	buf := make([]byte, 0, size)
-	own := make([][]byte, len(updates))
-	for i, u := range updates {
-		buf = append(buf, u...)
-		own[i] = buf[len(buf)-len(u):]
 	}
 	req := &appendRequest{ctx: ctx, doc: doc, updates: own, done: make(chan appendResult, 1)}
 

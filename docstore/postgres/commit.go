@@ -83,26 +83,9 @@ func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := docstore.CheckName(doc); err != nil {
+	own, size, err := docstore.PrepareAppend(doc, updates)
+	if err != nil {
 		return 0, err
-	}
-	if len(updates) == 0 {
-		return 0, fmt.Errorf("%w: no updates", docstore.ErrEmpty)
-	}
-	size := 0
-	for i, u := range updates {
-		if len(u) == 0 {
-			return 0, fmt.Errorf("%w: update %d is empty", docstore.ErrEmpty, i)
-		}
-		size += len(u)
-	}
-	// The committer encodes the updates after this call may have returned
-	// (if ctx ends first), so it gets a private copy.
-	buf := make([]byte, 0, size)
-	own := make([][]byte, len(updates))
-	for i, u := range updates {
-		buf = append(buf, u...)
-		own[i] = buf[len(buf)-len(u):]
 	}
 	req := &appendRequest{ctx: ctx, doc: doc, updates: own, size: size, done: make(chan appendResult, 1)}
 
