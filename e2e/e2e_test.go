@@ -566,6 +566,23 @@ func TestNoOpUpdatesNotRelayed(t *testing.T) {
 }
 
 // 10. Read-only connections: collabd has no read-only route yet.
+// TestReadOnly: a viewer (?readonly=1) sees the editor's text and
+// presence; its own edits are answered with permission-denied and reach
+// neither the server nor the editor.
 func TestReadOnly(t *testing.T) {
-	t.Skip("collabd has no read-only route yet (DESIGN.md §2: refuse SyncStep2/Update with permission denied, still relay awareness)")
+	requireClients(t)
+	t.Parallel()
+	s := startCollabd(t, serverConfig{})
+	var r struct {
+		EditorText, ServerText string
+		Denied                 int
+	}
+	scenario(t, s, "readonly.mjs", map[string]any{"room": "readonly"}, 30*time.Second, &r)
+	const want = "written by the editor"
+	if r.EditorText != want || r.ServerText != want {
+		t.Errorf("editor %q, server %q, want %q: the viewer's edit got through", r.EditorText, r.ServerText, want)
+	}
+	if r.Denied == 0 {
+		t.Error("the viewer got no permission-denied message")
+	}
 }
