@@ -46,7 +46,7 @@ import (
 const (
 	DefaultIdleTimeout      = 10 * time.Second
 	DefaultMaxDocumentSize  = 64 << 20
-	DefaultInboxSize        = 256
+	DefaultInboxSize        = 64
 	DefaultAwarenessTimeout = 30 * time.Second
 	DefaultOpTimeout        = 30 * time.Second
 	DefaultCompactEntries   = 1000

@@ -49,7 +49,11 @@ func (s *Server) handlePartykit(w http.ResponseWriter, r *http.Request) {
 	s.serveWS(w, r, r.PathValue("room"), true)
 }
 
-// serveWS upgrades the request and runs the connection until it ends.
+// serveWS upgrades the request and hands the connection to its own
+// goroutine, owned by the Server (counted in conns, waited for by Wait).
+// Returning from the handler lets net/http drop its per-request state
+// (buffers, headers, contexts): an idle connection then costs its read
+// loop and the WebSocket library's state only.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, partykit bool) {
 	if err := validRoom(room); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -59,19 +63,30 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
-	defer s.conns.done()
 	ws, err := websocket.Accept(smallBuffers(w), r, &websocket.AcceptOptions{
 		InsecureSkipVerify: len(s.opts.OriginPatterns) == 0,
 		OriginPatterns:     s.opts.OriginPatterns,
 	})
 	if err != nil {
 		// Accept has written the HTTP error.
+		s.conns.done()
 		s.log.Info("websocket upgrade failed", "room", room, "err", err)
 		return
 	}
+	// ?readonly=1 asks for a viewer connection: it syncs and shows
+	// presence, and its document updates are refused with the protocol's
+	// permission-denied message. (A client's own choice, not access
+	// control: collabd has no authentication.)
+	ro := r.URL.Query().Get("readonly")
+	go s.runConn(ws, room, partykit, ro == "1" || ro == "true")
+}
+
+// runConn is a connection's read loop: it joins the room, feeds it the
+// frames the client sends, and cleans up when the connection ends.
+func (s *Server) runConn(ws *websocket.Conn, room string, partykit, readOnly bool) {
+	defer s.conns.done()
 	ws.SetReadLimit(s.opts.MaxFrameSize)
-	// r.Context() must not be used after the upgrade: the connection's
-	// lifetime context is this one, cancelled when the read loop ends.
+	// The connection's lifetime context, cancelled when the read loop ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := newPeer(ctx, ws, s.opts)
@@ -81,12 +96,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 	defer p.Close(0)
 
 	log := s.log.With("room", room)
-	// ?readonly=1 asks for a viewer connection: it syncs and shows
-	// presence, and its document updates are refused with the protocol's
-	// permission-denied message. (A client's own choice, not access
-	// control: collabd has no authentication.)
-	readOnly := r.URL.Query().Get("readonly")
-	conn, err := s.reg.Join(ctx, room, p, readOnly == "1" || readOnly == "true")
+	conn, err := s.reg.Join(ctx, room, p, readOnly)
 	if err != nil {
 		log.Warn("join refused", "err", err)
 		reason := rooms.CloseUnavailable
