@@ -63,7 +63,6 @@ type Room struct {
 	// being appended, and messages held until the updates before them are
 	// stored.
 	queue      [][]byte
-	queueBytes int
 	inflight   bool
 	accepted   uint64 // updates accepted so far
 	persisted  uint64 // updates stored so far
@@ -449,7 +448,6 @@ func (rm *Room) commit(update []byte, done func(error)) {
 		rm.persisted = rm.accepted
 	} else {
 		rm.queue = append(rm.queue, update)
-		rm.queueBytes += len(update)
 		rm.startPersist()
 	}
 	relay := yprotocol.AppendUpdate(nil, update)
@@ -508,7 +506,7 @@ func (rm *Room) startPersist() {
 		return
 	}
 	batch := rm.queue
-	rm.queue, rm.queueBytes = nil, 0
+	rm.queue = nil
 	rm.inflight = true
 	st, name, timeout := rm.reg.opts.Store, rm.name, rm.reg.opts.OpTimeout
 	go func() {
@@ -542,9 +540,6 @@ func (rm *Room) persistDone(res persistResult) {
 		var ae *appendError
 		errors.As(res.err, &ae)
 		rm.queue = append(ae.batch, rm.queue...)
-		for _, u := range ae.batch {
-			rm.queueBytes += len(u)
-		}
 		if !rm.failing {
 			rm.failing = true
 			rm.reg.storeErrors.Add(1)
