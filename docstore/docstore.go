@@ -132,6 +132,22 @@ func PrepareAppend(doc string, updates [][]byte) (own [][]byte, size int, err er
 	return own, size, nil
 }
 
+// CheckCompact checks a Compact's arguments as every Store does: a valid
+// name, a non-empty snapshot, a valid trigger, a non-negative seq.
+func CheckCompact(doc string, snapshot []byte, throughSeq int64, trigger Trigger) error {
+	switch err := CheckName(doc); {
+	case err != nil:
+		return err
+	case len(snapshot) == 0:
+		return fmt.Errorf("%w: empty snapshot", ErrEmpty)
+	case !trigger.Valid():
+		return fmt.Errorf("%w: %q", ErrInvalidTrigger, trigger)
+	case throughSeq < 0:
+		return fmt.Errorf("%w: negative", ErrSeqRange)
+	}
+	return nil
+}
+
 // Trigger says why a snapshot was taken. The constants are the triggers
 // collabd uses; other values are accepted if Valid.
 type Trigger string

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/collabd/collabd/internal/pgtest"
 )
 
 // Durability under load, as the "Durable storage" issue asks it to be
@@ -223,7 +225,7 @@ func TestCrashUnderLoadEmbedded(t *testing.T) {
 // schema of its own named by the URL's search_path.
 func TestCrashUnderLoadPostgres(t *testing.T) {
 	requireClients(t)
-	dbURL := testDatabaseURL(t)
+	dbURL := pgtest.URL(t)
 	publicBefore := publicHasDocuments(t, dbURL)
 	schema := e2eSchema(t, dbURL)
 	url := collabdDatabaseURL(t, dbURL, schema, "")
@@ -428,7 +430,7 @@ func waitReadyz(t *testing.T, s *collabd, want int, timeout time.Duration) time.
 // converges on a document that holds every update.
 func TestDatabaseDownUnderLoad(t *testing.T) {
 	requireClients(t)
-	dbURL := testDatabaseURL(t)
+	dbURL := pgtest.URL(t)
 	target := databaseAddr(t, dbURL)
 	schema := e2eSchema(t, dbURL)
 	p := startTCPProxy(t, target)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,31 +28,6 @@ import (
 // CI=true they fail instead. Each test works in a schema of its own,
 // collabd_e2e_<random>, which it creates and drops when it ends; collabd
 // reaches it through the URL's search_path.
-
-// testDatabaseURL returns the test database's URL, or skips the test.
-func testDatabaseURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("COLLABD_TEST_DATABASE_URL")
-	if u == "" {
-		skipOrFailDB(t, "COLLABD_TEST_DATABASE_URL is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		skipOrFailDB(t, "PostgreSQL at COLLABD_TEST_DATABASE_URL is not reachable: "+err.Error())
-	}
-	_ = conn.Close(ctx)
-	return u
-}
-
-func skipOrFailDB(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (the PostgreSQL tests must run under CI=true)")
-	}
-	t.Skip(msg)
-}
 
 // e2eSchema creates a new schema collabd_e2e_<random> and drops it (with
 // everything in it) when the test ends. Register it before starting

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,36 +12,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/collabd/collabd/internal/pgtest"
 )
 
 // The Apply tests need a PostgreSQL server: COLLABD_TEST_DATABASE_URL names
 // a database in which they may create schemas. Without it, or with the
 // server unreachable, they skip; under CI=true they fail instead. Each test
 // works in a schema of its own, which it drops when it ends.
-
-func databaseURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("COLLABD_TEST_DATABASE_URL")
-	if url == "" {
-		skipOrFail(t, "COLLABD_TEST_DATABASE_URL is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		skipOrFail(t, "PostgreSQL at COLLABD_TEST_DATABASE_URL is not reachable: "+err.Error())
-	}
-	_ = conn.Close(ctx)
-	return url
-}
-
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (the PostgreSQL tests must run under CI=true)")
-	}
-	t.Skip(msg)
-}
 
 // connect opens a connection, closed when the test ends.
 func connect(t *testing.T, url string) *pgx.Conn {
@@ -198,7 +175,7 @@ func testMigrations(n int) []Migration {
 }
 
 func TestApplyFresh(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	v, err := Apply(t.Context(), conn, Options{Schema: schema})
@@ -230,7 +207,7 @@ func TestApplyFresh(t *testing.T) {
 }
 
 func TestApplyIdempotent(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	if _, err := Apply(t.Context(), conn, Options{Schema: schema}); err != nil {
@@ -251,7 +228,7 @@ func TestApplyIdempotent(t *testing.T) {
 
 func TestApplyDefaultSchema(t *testing.T) {
 	// Without Options.Schema, the tables go to the connection's schema.
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
@@ -277,7 +254,7 @@ func TestApplyDefaultSchema(t *testing.T) {
 
 func TestApplyConcurrent(t *testing.T) {
 	// Several processes starting at once: each Apply on its own connection.
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	for _, tc := range []struct {
 		name string
 		ms   []Migration // nil: collabd's
@@ -321,7 +298,7 @@ func TestApplyConcurrent(t *testing.T) {
 }
 
 func TestApplyPending(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	ms := testMigrations(3)
@@ -337,7 +314,7 @@ func TestApplyPending(t *testing.T) {
 }
 
 func TestApplyFailureRollsBack(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	ms := testMigrations(2)
@@ -358,7 +335,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 }
 
 func TestApplyNewerSchema(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	if _, err := Apply(t.Context(), conn, Options{Schema: schema}); err != nil {
@@ -380,7 +357,7 @@ func TestApplyNewerSchema(t *testing.T) {
 }
 
 func TestApplyModified(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	ms := testMigrations(2)
@@ -399,7 +376,7 @@ func TestApplyModified(t *testing.T) {
 }
 
 func TestApplyCancelled(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	conn := connect(t, url)
 	// Another session holds the lock: Apply waits, and gives up with ctx.

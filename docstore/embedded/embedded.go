@@ -546,15 +546,8 @@ func (s *Store) compact(ctx context.Context, doc string, snapshot []byte, throug
 		return docstore.Version{}, err
 	}
 	defer s.mu.RUnlock()
-	switch err := docstore.CheckName(doc); {
-	case err != nil:
+	if err := docstore.CheckCompact(doc, snapshot, throughSeq, trigger); err != nil {
 		return docstore.Version{}, err
-	case len(snapshot) == 0:
-		return docstore.Version{}, fmt.Errorf("%w: empty snapshot", docstore.ErrEmpty)
-	case !trigger.Valid():
-		return docstore.Version{}, fmt.Errorf("%w: %q", docstore.ErrInvalidTrigger, trigger)
-	case throughSeq < 0:
-		return docstore.Version{}, fmt.Errorf("%w: negative", docstore.ErrSeqRange)
 	}
 	var version docstore.Version
 	err := s.update(func(tx *bolt.Tx) error {

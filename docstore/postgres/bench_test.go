@@ -11,6 +11,7 @@ import (
 
 	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/docstore/storetest"
+	"github.com/collabd/collabd/internal/pgtest"
 )
 
 // Benchmarks of the durable path against a real server (see databaseURL).
@@ -31,7 +32,7 @@ const updateSize = 64
 
 func benchStore(b *testing.B, solo bool) *Store {
 	b.Helper()
-	url := databaseURL(b)
+	url := pgtest.URL(b)
 	s := openT(b, url, freshSchema(b, url), Options{MaxConns: 16})
 	s.solo = solo
 	return s
@@ -121,7 +122,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 // that the timed Load also connects, as the first room of a freshly
 // started collabd does.
 func BenchmarkLoad8MB(b *testing.B) {
-	url := databaseURL(b)
+	url := pgtest.URL(b)
 	schema := freshSchema(b, url)
 	s := openT(b, url, schema, Options{})
 	ctx := b.Context()

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/internal/pgtest"
 )
 
 // Failures of the database or the connection to it, made without touching
@@ -81,7 +82,7 @@ func (c *faultConn) Write(b []byte) (int, error) {
 // store finds out whether the transaction committed and, either way, the
 // write is stored exactly once and reported as done.
 func TestCommitConnectionLost(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	for _, solo := range []bool{false, true} {
 		for _, mode := range []string{"after", "before"} {
 			t.Run(fmt.Sprintf("solo=%v/%s", solo, mode), func(t *testing.T) {
@@ -178,7 +179,7 @@ func terminate(t *testing.T, url, app string) int {
 // operation recovers on fresh connections, every acknowledged update is
 // stored, none twice.
 func TestTerminateBackends(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	app := schema // identifies this store's backends
 	s := openT(t, withParam(url, "application_name", app), schema, Options{})
@@ -481,7 +482,7 @@ func within(t *testing.T, what string, d time.Duration, fn func() error) error {
 // Ping and every operation fail fast with a retryable ErrUnavailable, and
 // all works again, with nothing lost, once the database is back.
 func TestDatabaseDown(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

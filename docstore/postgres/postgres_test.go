@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/docstore/storetest"
+	"github.com/collabd/collabd/internal/pgtest"
 	"github.com/collabd/collabd/migrations"
 )
 
@@ -27,31 +27,6 @@ import (
 // with the server unreachable, they skip; under CI=true they fail instead.
 // Every test works in a schema of its own, collabd_test_<random>, which it
 // drops when it ends.
-
-// databaseURL returns the test database's URL, or skips the test.
-func databaseURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("COLLABD_TEST_DATABASE_URL")
-	if url == "" {
-		skipOrFail(t, "COLLABD_TEST_DATABASE_URL is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		skipOrFail(t, "PostgreSQL at COLLABD_TEST_DATABASE_URL is not reachable: "+err.Error())
-	}
-	_ = conn.Close(ctx)
-	return url
-}
-
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (the PostgreSQL tests must run under CI=true)")
-	}
-	t.Skip(msg)
-}
 
 // freshSchema returns the name of a new schema, dropped when the test ends.
 // (The store creates it.)
@@ -93,7 +68,7 @@ func openT(t testing.TB, url, schema string, opts Options) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		schema := freshSchema(t, url)
 		return func(t *testing.T, cfg storetest.Config) docstore.Store {
@@ -112,7 +87,7 @@ func TestConformanceSolo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		schema := freshSchema(t, url)
 		return func(t *testing.T, cfg storetest.Config) docstore.Store {
@@ -140,7 +115,7 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func TestOpenNewerSchema(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	schema := freshSchema(t, url)
 	s := openT(t, url, schema, Options{})
 	if s.SchemaVersion() != migrations.Latest() {
@@ -232,7 +207,7 @@ func TestErrors(t *testing.T) {
 // TestDeleteWithSQL: an operator deletes a document with plain SQL; its
 // updates and versions go with it, and the name can be used again.
 func TestDeleteWithSQL(t *testing.T) {
-	url := databaseURL(t)
+	url := pgtest.URL(t)
 	s := openT(t, url, freshSchema(t, url), Options{})
 	ctx := t.Context()
 	for _, doc := range []string{"doc", "other"} {
