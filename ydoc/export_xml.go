@@ -194,8 +194,7 @@ func (t *Type) XML() string {
 }
 
 type xmlWriter struct {
-	b     []byte
-	names []string // scratch for sorted keys
+	b []byte
 }
 
 func (w *xmlWriter) typ(t *Type, k Kind, depth int) {

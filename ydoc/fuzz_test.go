@@ -67,11 +67,21 @@ func FuzzApplyUpdate(f *testing.F) {
 		if err := re.ApplyUpdate(state); err != nil {
 			t.Fatalf("own encoding refused: %v", err)
 		}
-		// With pending structs the state vector may legitimately grow: a
-		// pending struct cut where the stored ones end is written naming its
-		// left neighbour instead of its (missing) parent, as Yjs writes it,
-		// and then integrates (testdata/fuzz/FuzzApplyUpdate/dbfe10f6ef796744).
-		if len(d.pending) == 0 && !equalSV(re.StateVector(), d.StateVector()) {
+		// Diffs against any state vector must be accepted too.
+		if _, err := d.EncodeDiff(d.EncodeStateVector()); err != nil {
+			t.Fatal(err)
+		}
+		// With pending structs the state vector, and the content, may
+		// legitimately grow: a pending struct cut where the stored ones end
+		// is written naming its left neighbour instead of its (missing)
+		// parent, as Yjs writes it, and then integrates
+		// (testdata/fuzz/FuzzApplyUpdate/dbfe10f6ef796744 and 3d1067cf82075bb5;
+		// Yjs 13.6.33 gives the second the same text before and after the
+		// round trip as ydoc does).
+		if len(d.pending) > 0 {
+			return
+		}
+		if !equalSV(re.StateVector(), d.StateVector()) {
 			t.Fatalf("state vector %v after round trip, want %v", re.StateVector(), d.StateVector())
 		}
 		if again := re.EncodeStateAsUpdate(nil); !bytes.Equal(again, state) {
@@ -79,10 +89,6 @@ func FuzzApplyUpdate(f *testing.F) {
 			if plainText(re.root("t")) != plainText(d.root("t")) {
 				t.Fatal("text differs after round trip")
 			}
-		}
-		// Diffs against any state vector must be accepted too.
-		if _, err := d.EncodeDiff(d.EncodeStateVector()); err != nil {
-			t.Fatal(err)
 		}
 	})
 }

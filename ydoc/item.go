@@ -100,15 +100,6 @@ func (it *item) visible() bool {
 
 func (it *item) lastID() ID { return ID{it.id.Client, it.id.Clock + uint64(it.size()) - 1} }
 
-// next returns the next item to the right that is not deleted.
-func (it *item) next() *item {
-	n := it.right
-	for n != nil && n.deleted() {
-		n = n.right
-	}
-	return n
-}
-
 func newGC(id ID, length int) *item {
 	return &item{id: id, n: uint32(length), flags: flagGC | flagDeleted}
 }
