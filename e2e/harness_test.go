@@ -132,11 +132,10 @@ type collabd struct {
 	Base    string // http://host:port
 	DataDir string
 
-	cmd    *exec.Cmd
-	logs   lineLog       // stderr lines (JSON logs)
-	done   chan struct{} // closed when the process has exited
-	err    error         // cmd.Wait's result, set before done is closed
-	killed bool
+	cmd  *exec.Cmd
+	logs lineLog       // stderr lines (JSON logs)
+	done chan struct{} // closed when the process has exited
+	err  error         // cmd.Wait's result, set before done is closed
 }
 
 // serverConfig configures startCollabd; the zero value is a fresh data
