@@ -163,11 +163,22 @@ try {
     await typeAtEnd(a, '!')
     const label = b.locator('#editor .remote-caret-label', { hasText: 'Ada' })
     await label.waitFor({ state: 'visible' })
-    report.caretOfAdaOnB = {
-      text: await label.textContent(),
-      color: await label.evaluate((el) => getComputedStyle(el).backgroundColor),
-      caretBorder: await b.locator('#editor .remote-caret').first().evaluate((el) => getComputedStyle(el).borderLeftColor)
-    }
+    // y-prosemirror redraws carets on every change, so a label found by one
+    // call may be detached by the next (its computed style is then empty).
+    // Read the label and its own caret in one evaluation, on attached nodes.
+    const seen = await b.waitForFunction(() => {
+      for (const el of document.querySelectorAll('#editor .remote-caret-label')) {
+        const caret = el.closest('.remote-caret')
+        if (el.textContent !== 'Ada' || !el.isConnected || !caret) continue
+        return {
+          text: el.textContent,
+          color: getComputedStyle(el).backgroundColor,
+          caretBorder: getComputedStyle(caret).borderLeftColor
+        }
+      }
+      return null
+    })
+    report.caretOfAdaOnB = await seen.jsonValue()
     const graceLabel = a.locator('#editor .remote-caret-label', { hasText: 'Grace' })
     await graceLabel.waitFor({ state: 'visible' })
   })
