@@ -10,9 +10,11 @@ import (
 
 // fsyncProbe measures the disk the store would use: it writes 4 KiB and
 // fdatasyncs, rate times a second, for a while, in a new file under dir,
-// and prints the latency distribution. collabd relays an update only once
-// the store's commit (bbolt: page writes and two fdatasyncs) is done, so
-// this bounds what fan-out latency can be on that disk.
+// and prints the latency distribution and the CPU each write + fdatasync
+// costs. collabd relays an update only once the store's commit (the
+// embedded store: one write and one fdatasync of its log) is done, so this
+// bounds what fan-out latency can be on that disk, and the CPU is what a
+// commit costs at least.
 func fsyncProbe(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("collabbench fsync", flag.ContinueOnError)
 	dir := fs.String("dir", os.TempDir(), "directory to write the probe file in")
@@ -33,6 +35,7 @@ func fsyncProbe(args []string, w io.Writer) error {
 	buf := make([]byte, 4096)
 	interval := time.Duration(float64(time.Second) / *rate)
 	var h hist
+	var cpu time.Duration
 	start := time.Now()
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * interval)
@@ -40,7 +43,7 @@ func fsyncProbe(args []string, w io.Writer) error {
 			break
 		}
 		time.Sleep(time.Until(due))
-		t := time.Now()
+		t, c := time.Now(), selfCPU()
 		if _, err := f.WriteAt(buf, int64(i%64)*4096); err != nil {
 			return err
 		}
@@ -48,7 +51,9 @@ func fsyncProbe(args []string, w io.Writer) error {
 			return err
 		}
 		h.add(int64(time.Since(t)))
+		cpu += selfCPU() - c
 	}
-	fmt.Fprintf(w, "write 4 KiB + fdatasync in %s, %g/s for %v: %s\n", *dir, *rate, *duration, h.summary())
+	fmt.Fprintf(w, "write 4 KiB + fdatasync in %s, %g/s for %v: %s; CPU %.0f µs each\n",
+		*dir, *rate, *duration, h.summary(), float64(cpu.Microseconds())/float64(max(h.n, uint64(1))))
 	return nil
 }

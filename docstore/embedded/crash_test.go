@@ -2,11 +2,15 @@ package embedded
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,19 +21,28 @@ import (
 
 // TestCrash kills a process that is appending and compacting (SIGKILL, no
 // Close, no deferred code) and checks that every update whose Append had
-// returned is in the file when it is opened again, exactly once.
+// returned is in the files when they are opened again, exactly once.
 //
-// This checks that an acknowledged update is committed to the file, not
-// left in memory, and that a file abandoned mid-transaction opens cleanly.
-// It cannot check that the fsync reached the platter: the operating system
-// outlives the process here, so its page cache does too.
+// The child folds and replaces its log often. Some rounds kill it at a
+// random moment (after a number of acknowledgements), the others at a
+// given point of the committer's work: after a log write before its
+// fdatasync, after a fold's commit before the log is replaced, with a new
+// log written but not yet renamed, and right after the rename.
+//
+// This checks that an acknowledged update is committed to the files, not
+// left in memory, that a log abandoned mid-write and a database abandoned
+// mid-transaction open cleanly, and that replaying a log bbolt already has
+// adds nothing twice. It cannot check that the fsync reached the platter:
+// the operating system outlives the process here, so its page cache does
+// too (see TestReplayTornTail for what a lost page cache leaves).
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
 	path := filepath.Join(t.TempDir(), "collabd.db")
-	for round := range 3 { // each round crashes on top of the previous one's file
-		acked := crashChild(t, path, 1500)
+	rounds := []string{"", "log-written:200", "fold-committed:10", "", "rotate-written:3", "rotate-renamed:3", ""}
+	for round, at := range rounds { // each round crashes on top of the previous one's file
+		acked := crashChild(t, path, 1500, at)
 		s, err := Open(path, Options{})
 		if err != nil {
 			t.Fatalf("round %d: Open after the crash: %v", round, err)
@@ -54,20 +67,24 @@ func TestCrash(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("round %d: log after Close: %v, want none", round, err)
+		}
 		n := 0
 		for _, us := range acked {
 			n += len(us)
 		}
-		t.Logf("round %d: %d acknowledged updates survived SIGKILL", round, n)
+		t.Logf("round %d: %d acknowledged updates survived SIGKILL (%s)", round, n, cmp.Or(at, "at random"))
 	}
 }
 
-// crashChild runs TestCrashChild in a new process on path, kills it once it
-// has acknowledged n updates and returns the acknowledged updates by
-// document.
-func crashChild(t *testing.T, path string, n int) map[string][]string {
+// crashChild runs TestCrashChild in a new process on path and returns the
+// acknowledged updates by document. If at is empty, it kills the child once
+// it has acknowledged n updates; otherwise the child kills itself at the
+// point at names ("event:count", see Store.event).
+func crashChild(t *testing.T, path string, n int, at string) map[string][]string {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), "COLLABD_CRASH_CHILD="+path)
+	cmd.Env = append(os.Environ(), "COLLABD_CRASH_CHILD="+path, "COLLABD_CRASH_AT="+at)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -78,20 +95,30 @@ func crashChild(t *testing.T, path string, n int) map[string][]string {
 	}
 	acked := map[string][]string{}
 	count := 0
+	killedAt := false
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
+		if sc.Text() == "crash at "+at {
+			killedAt = true
+			continue
+		}
 		doc, u, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "ack "), " ")
 		if !ok {
 			continue
 		}
 		acked[doc] = append(acked[doc], u)
-		if count++; count == n {
+		if count++; count == n && at == "" {
 			_ = cmd.Process.Kill() // SIGKILL; lines already written still count
 		}
 	}
 	_ = cmd.Wait()
-	if count < n {
+	switch {
+	case at == "" && count < n:
 		t.Fatalf("child acknowledged only %d updates before it ended", count)
+	case at != "" && !killedAt:
+		t.Fatalf("child ended before it reached %s", at)
+	case cmd.ProcessState.ExitCode() != -1:
+		t.Fatalf("child was not killed: %v", cmd.ProcessState)
 	}
 	for _, us := range acked {
 		slices.Sort(us)
@@ -105,13 +132,33 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("run by TestCrash")
 	}
-	s, err := Open(path, Options{LockTimeout: 5 * time.Second})
+	var out sync.Mutex
+	opts := Options{LockTimeout: 5 * time.Second, LogSize: 16 << 10, FoldInterval: 5 * time.Millisecond}
+	if event, count, ok := strings.Cut(os.Getenv("COLLABD_CRASH_AT"), ":"); ok {
+		left, err := strconv.Atoi(count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.hook = func(e string) {
+			if e != event {
+				return
+			}
+			if left--; left > 0 {
+				return
+			}
+			out.Lock() // no more acknowledgements
+			fmt.Fprintf(os.Stdout, "crash at %s:%s\n", event, count)
+			p, _ := os.FindProcess(os.Getpid())
+			_ = p.Kill()
+			select {}
+		}
+	}
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
 	docs := []string{"a", "b/c", "ünï", strings.Repeat("long", 100)}
-	var out sync.Mutex
 	run := fmt.Sprint(time.Now().UnixNano()) // updates differ from round to round
 	for w := range 8 {
 		go func() {

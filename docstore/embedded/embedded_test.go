@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,41 +28,6 @@ func TestConformance(t *testing.T) {
 			return s
 		}
 	})
-}
-
-// The conformance suite again with the other commit modes, which the
-// benchmarks compare with group commit.
-func TestConformanceCommitModes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
-	for _, mode := range []commitMode{commitBoltBatch, commitSolo} {
-		t.Run(mode.String(), func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) storetest.Opener {
-				path := filepath.Join(t.TempDir(), "collabd.db")
-				return func(t *testing.T, cfg storetest.Config) docstore.Store {
-					s, err := Open(path, Options{Retention: cfg.Retention, Now: cfg.Now})
-					if err != nil {
-						t.Fatal(err)
-					}
-					s.mode = mode
-					return s
-				}
-			})
-		})
-	}
-}
-
-func (m commitMode) String() string {
-	switch m {
-	case commitGroup:
-		return "group"
-	case commitBoltBatch:
-		return "boltbatch"
-	case commitSolo:
-		return "solo"
-	}
-	return "unknown"
 }
 
 func openT(t *testing.T, path string, opts Options) *Store {
@@ -317,7 +283,11 @@ func TestCorruptFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Pages 0 and 1 are bbolt's checksummed meta pages; damage the others,
-	// half of the time in a page header.
+	// half of the time in a page header, but not in its overflow count
+	// (bytes 12 to 15): bbolt's freelist trusts that count when it frees
+	// a page and allocates memory for every page it names, so a damaged
+	// one makes a commit run out of memory. (That is bbolt's, and was so
+	// before the log: the commit of an Append met the same page.)
 	pageSize := os.Getpagesize()
 	pages := len(data) / pageSize
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -330,10 +300,17 @@ func TestCorruptFile(t *testing.T) {
 		if rnd.IntN(2) == 0 {
 			off = rnd.IntN(16)
 		}
+		if 12 <= off && off < 16 {
+			continue
+		}
 		damaged := bytes.Clone(data)
 		damaged[page*pageSize+off] ^= 0x5a
 		path := filepath.Join(dir, "damaged.db")
 		if err := os.WriteFile(path, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// A log that a previous case could not fold belongs to another file.
+		if err := os.Remove(path + "-wal"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Fatal(err)
 		}
 		// A panic would crash the test binary (some of it runs on the
@@ -353,7 +330,9 @@ func TestCorruptFile(t *testing.T) {
 		_, _ = s.Append(ctx, "a", []byte("more"))
 		_, _ = s.Compact(ctx, "c", []byte("snap"), 2, docstore.TriggerManual)
 		_, _ = s.Load(ctx, "a")
-		if err := s.Close(); err != nil {
+		// Close folds the log: damage that the Append did not meet can
+		// make that fail, and the log then keeps the updates.
+		if err := s.Close(); err != nil && !errors.Is(err, docstore.ErrCorrupt) {
 			t.Errorf("page %d offset %d: Close: %v", page, off, err)
 		}
 	}

@@ -3,11 +3,7 @@ package postgres
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/docstore/storetest"
@@ -83,33 +79,8 @@ func BenchmarkAppendParallel(b *testing.B) {
 				for i := range names {
 					names[i] = fmt.Sprintf("room-%d", i)
 				}
-				var (
-					n, worker atomic.Int64
-					mu        sync.Mutex
-					lat       [][]time.Duration
-				)
-				ctx := b.Context()
 				s.commits.Store(0)
-				b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-				b.RunParallel(func(pb *testing.PB) {
-					rnd := rand.New(rand.NewPCG(uint64(worker.Add(1)), 0))
-					u := make([]byte, updateSize)
-					var mine []time.Duration
-					for pb.Next() {
-						start := time.Now()
-						if _, err := s.Append(ctx, names[rnd.IntN(docs)], u); err != nil {
-							b.Error(err)
-							return
-						}
-						mine = append(mine, time.Since(start))
-						n.Add(1)
-					}
-					mu.Lock()
-					lat = append(lat, mine)
-					mu.Unlock()
-				})
-				reportUpdates(b, s, n.Load())
-				storetest.ReportLatency(b, lat)
+				reportUpdates(b, s, storetest.AppendParallel(b, s, names, updateSize))
 			})
 		}
 	}

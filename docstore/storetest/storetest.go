@@ -23,9 +23,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1129,4 +1132,37 @@ func ReportLatency(b *testing.B, lat [][]time.Duration) {
 	}
 	b.ReportMetric(at(0.50), "p50-ms")
 	b.ReportMetric(at(0.99), "p99-ms")
+}
+
+// AppendParallel has 64 goroutines (over GOMAXPROCS) append updateSize-byte
+// updates to documents picked at random from names until b.N are done, as
+// the rooms of a busy server do; it reports the latency of single Appends
+// (ReportLatency) and returns how many were appended.
+func AppendParallel(b *testing.B, s docstore.Store, names []string, updateSize int) int64 {
+	var (
+		n, worker atomic.Int64
+		mu        sync.Mutex
+		lat       [][]time.Duration
+	)
+	ctx := b.Context()
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		rnd := rand.New(rand.NewPCG(uint64(worker.Add(1)), 0))
+		u := make([]byte, updateSize)
+		var mine []time.Duration
+		for pb.Next() {
+			start := time.Now()
+			if _, err := s.Append(ctx, names[rnd.IntN(len(names))], u); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+			n.Add(1)
+		}
+		mu.Lock()
+		lat = append(lat, mine)
+		mu.Unlock()
+	})
+	ReportLatency(b, lat)
+	return n.Load()
 }
