@@ -6,15 +6,21 @@
 //
 // # Connections
 //
-// Each WebSocket connection has a read loop (the handler's goroutine, which
-// owns the connection and waits for the others before it returns) and a
-// write pump (the only writer). The room sends through a bounded queue that
-// never blocks it; a connection whose queue is full is closed with 1013 (try
-// again later), and its client reconnects and resyncs. The write pump drains
-// what is queued before it writes, puts a deadline on every write, and
-// sends a close frame with the room's reason before the connection ends.
-// Pings go out every PingInterval; a peer that does not answer within
-// PingTimeout is closed.
+// The handler upgrades the request and returns (net/http then frees its
+// per-request state); the connection lives on in a wsConn (ws.go), the
+// read side, and a peer (peer.go), the write side. Reading: a goroutine
+// reads messages and hands them to the room; when the client has nothing
+// more to say the connection is parked (park_linux.go) and the goroutine
+// ends, so that an idle connection costs no goroutine; the poller starts
+// a new one when bytes arrive, and takes keepalive pongs off parked
+// sockets itself. Writing: the room sends through peer.Send, which never
+// blocks: it writes the frame at once when the socket takes it without
+// waiting, and otherwise queues it for a writer goroutine that blocks with
+// a deadline; a connection whose queue is full is closed with 1013 (try
+// again later), and its client reconnects and resyncs. The writer drains
+// what is queued and sends a close frame with the room's reason before the
+// connection ends. Pings go out every PingInterval; a peer that does not
+// answer within PingTimeout is closed.
 package server
 
 import (
@@ -25,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -98,12 +105,22 @@ type Server struct {
 	reg   *rooms.Registry
 	mux   *http.ServeMux
 	conns connSet
+
+	writes     *writePool // for the connections' non-blocking writes
+	pollerOnce sync.Once
+	idle       *poller // parks idle connections; made by the first park
+}
+
+// poller returns the server's poller, starting it on first use.
+func (s *Server) poller() *poller {
+	s.pollerOnce.Do(func() { s.idle = newPoller(s.log) })
+	return s.idle
 }
 
 // New returns a server for opts.
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, log: opts.Logger, reg: opts.Registry, mux: http.NewServeMux()}
+	s := &Server{opts: opts, log: opts.Logger, reg: opts.Registry, mux: http.NewServeMux(), writes: newWritePool()}
 	s.conns.init()
 	s.mux.HandleFunc("GET /ws/{room...}", s.handleYWebsocket)
 	s.mux.HandleFunc("GET /parties/{party}/{room...}", s.handlePartykit)
@@ -131,7 +148,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Wait blocks until every WebSocket connection has ended, or ctx ends.
 // http.Server.Shutdown does not wait for hijacked connections; call this
 // after Registry.Shutdown has closed them.
-func (s *Server) Wait(ctx context.Context) error { return s.conns.wait(ctx) }
+func (s *Server) Wait(ctx context.Context) error {
+	if err := s.conns.wait(ctx); err != nil {
+		return err
+	}
+	// No connection is left and none can come: stop the poller.
+	s.pollerOnce.Do(func() {})
+	if s.idle != nil {
+		s.idle.close()
+	}
+	return nil
+}
 
 // validRoom checks a room name: 1 to MaxRoomNameLength bytes of UTF-8
 // without control characters.

@@ -22,22 +22,34 @@ import (
 // newTestServer runs a server with an embedded store in a temp dir.
 func newTestServer(t *testing.T) (*httptest.Server, *rooms.Registry) {
 	t.Helper()
+	hs, reg, _ := newServerWith(t, Options{})
+	return hs, reg
+}
+
+// newServerWith runs a server with opts (Registry and Ready filled in) and
+// an embedded store in a temp dir; at the end, every connection must be
+// gone within 10 s of the shutdown.
+func newServerWith(t *testing.T, opts Options) (*httptest.Server, *rooms.Registry, *Server) {
+	t.Helper()
 	st, err := embedded.Open(t.TempDir()+"/collabd.db", embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := rooms.NewRegistry(rooms.Options{Store: st})
-	srv := New(Options{Registry: reg, Ready: st.Ping})
+	opts.Registry, opts.Ready = reg, st.Ping
+	srv := New(opts)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = reg.Shutdown(ctx)
-		_ = srv.Wait(ctx)
+		if err := srv.Wait(ctx); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
 		_ = st.Close()
 	})
-	return hs, reg
+	return hs, reg, srv
 }
 
 type client struct {
