@@ -104,7 +104,8 @@ wait_quiet() {
 }
 
 # scenario NAME DATA_PARENT ARGS...: runs collabbench against a new collabd
-# whose --data-dir is a new directory under DATA_PARENT.
+# whose --data-dir is a new directory under DATA_PARENT (or, with
+# SCENARIO_SERVER set, against the server that command starts).
 scenario() {
   local name="$1" parent="$2"
   shift 2
@@ -114,7 +115,7 @@ scenario() {
   local data
   data="$(mktemp -d "$parent/collabd-data.XXXXXX")"
   local -a cmd=(nice -n "$BENCH_NICE" "$WORK/collabbench" -label "$name"
-    -server-cmd "$WORK/collabd -addr 127.0.0.1:$PORT -data-dir $data"
+    -server-cmd "${SCENARIO_SERVER:-$WORK/collabd -addr 127.0.0.1:$PORT -data-dir $data}"
     -server-log "$WORK/$name.server.log"
     -url "ws://127.0.0.1:$PORT" -json "$OUT/results/$name.json" "$@")
   local attempt waited status other notes="" best="" best_other=""
@@ -153,6 +154,7 @@ scenario() {
   done
   shown="${shown//$data/\$DATA}"
   shown="${shown//$WORK/\$WORK}"
+  shown="${shown//$PWD\//}"
   COMMANDS+=("$shown")
   STATUSES+=("$status")
   WAITS+=("$notes")
@@ -196,6 +198,22 @@ scenario 3-idle-5000-rooms "$TMP_PARENT" -clients 0 -idle 5000 -rooms 5000 -rate
 # 4 at a quarter of the rate.
 scenario 4-awareness-5hz "$TMP_PARENT" -rooms 1 -clients 100 -rate 0 -awareness-rate 5 \
   -warmup 2s -duration 10s -drain 15s
+
+# The reference, side by side: y-websocket's own server (y-websocket 1.5.4's
+# bin/server.js on Node, pinned in package.json as y-websocket-ref), under
+# scenarios 1 and 2. It keeps documents in memory and stores nothing, so
+# compare it with the tmpfs variants too.
+REF_SERVER="$PWD/node_modules/y-websocket-ref/bin/server.js"
+if command -v node >/dev/null 2>&1 && [ -f "$REF_SERVER" ]; then
+  SCENARIO_SERVER="env HOST=127.0.0.1 PORT=$PORT node $REF_SERVER" \
+    scenario ref-1-one-room "$TMP_PARENT" -rooms 1 -clients 50 -rate 200 \
+    -warmup 3s -duration "$DURATION" -drain 10s
+  SCENARIO_SERVER="env HOST=127.0.0.1 PORT=$PORT node $REF_SERVER" \
+    scenario ref-2-hundred-rooms "$TMP_PARENT" -rooms 100 -clients 500 -rate 20 \
+    -warmup 3s -duration "$DURATION" -drain 10s
+else
+  echo "node or node_modules/y-websocket-ref missing (npm ci): reference scenarios skipped" >&2
+fi
 
 # results.md
 {
