@@ -602,6 +602,7 @@ func (s *Store) rotate() (err error) {
 	if _, err := f.Write(buf); err != nil {
 		return fmt.Errorf("new log: %w", err)
 	}
+	preallocate(f, max(s.opts.LogSize, int64(len(buf))))
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("new log: %w", err)
 	}

@@ -30,8 +30,9 @@
 // edit should not wait for it); the others wait for the fold under way and
 // fold the rest at once. Once the log reaches LogSize and a fold is done,
 // it is replaced by a fresh file holding only the records bbolt does not
-// have yet ("-wal.tmp" written, synced, renamed over the old one,
-// directory synced); Close removes it,
+// have yet ("-wal.tmp" written, preallocated to LogSize so that appends
+// do not grow it, synced, renamed over the old one, directory synced);
+// Close removes it,
 // so a closed store's bbolt file alone holds everything. The log belongs
 // to its bbolt file: never put a log next to another copy of the file.
 //
