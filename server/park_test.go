@@ -234,3 +234,52 @@ func FuzzPongPrefix(f *testing.F) {
 		}
 	})
 }
+
+// TestBusyConnectionParksWhenQuiet: a client sending a message every 20 ms
+// keeps its read goroutine between messages (no park and wake for each),
+// and is parked soon after it stops.
+func TestBusyConnectionParksWhenQuiet(t *testing.T) {
+	if !canTryWrite {
+		t.Skip("connections are parked on Linux only")
+	}
+	hs, srv := newKeepaliveServer(t, time.Minute, time.Minute)
+	pl := srv.poller()
+	rc := dialRaw(t, hs.URL, "busy")
+	sync := func() {
+		t.Helper()
+		rc.send(t, 0x2, yprotocol.AppendSyncStep1(nil, []byte{0}))
+		for {
+			op, payload, err := rc.next(time.Now().Add(5 * time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if op == 0x2 && len(payload) > 1 && payload[0] == 0 && payload[1] == 1 { // SyncStep2
+				return
+			}
+		}
+	}
+	waitParks := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); pl.parkCount() < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d parks, want %d", pl.parkCount(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	sync()
+	waitParks(1) // quiet after connecting
+	start := pl.parkCount()
+	const messages = 20
+	for range messages {
+		sync()
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The first message found the connection parked and, coming after a
+	// pause, parked it again; the others came 20 ms apart.
+	busy := pl.parkCount() - start
+	if busy >= messages/2 {
+		t.Fatalf("parked %d times in %d messages 20 ms apart, want the connection to stay awake", busy, messages)
+	}
+	waitParks(start + busy + 1)
+}

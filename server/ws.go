@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -101,6 +102,11 @@ type wsConn struct {
 	readOnly bool
 	batch    *yprotocol.Reassembler // y-partykit batches in progress
 
+	// The reader's: the time of the last message read, and the gap
+	// before it (see awaitMore).
+	lastMsg time.Time
+	gap     time.Duration
+
 	// Guarded by the poller's mutex.
 	park       parkState
 	parkID     uint64
@@ -133,7 +139,7 @@ func (c *wsConn) join() {
 // and when the poller found bytes on the socket.
 func (c *wsConn) serve(mayPark bool) {
 	for {
-		if mayPark && c.s.poller().park(c) {
+		if mayPark && !c.s.poller().awaitMore(c) && c.s.poller().park(c) {
 			return
 		}
 		mayPark = true
@@ -148,6 +154,8 @@ func (c *wsConn) serve(mayPark bool) {
 			c.finish()
 			return
 		}
+		now := time.Now()
+		c.gap, c.lastMsg = now.Sub(c.lastMsg), now
 		if c.partykit {
 			if c.batch == nil {
 				c.batch = &yprotocol.Reassembler{MaxSize: int(c.s.opts.MaxFrameSize)}
