@@ -93,6 +93,25 @@ func (r *rawClient) next(deadline time.Time) (opcode byte, payload []byte, err e
 	return h[0] & 0x0f, payload, err
 }
 
+// sync sends SyncStep1 and reads until the server's SyncStep2, answering
+// pings on the way.
+func (r *rawClient) sync(t *testing.T) {
+	t.Helper()
+	r.send(t, 0x2, yprotocol.AppendSyncStep1(nil, []byte{0}))
+	for {
+		op, payload, err := r.next(time.Now().Add(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op == 0x2 && len(payload) > 1 && payload[0] == 0 && payload[1] == 1 { // SyncStep2
+			return
+		}
+		if op == 0x9 {
+			r.send(t, 0xA, nil)
+		}
+	}
+}
+
 // TestSilentPeerClosed: a client that never answers pings is closed after
 // PingInterval + PingTimeout, parked or not.
 func TestSilentPeerClosed(t *testing.T) {
@@ -152,20 +171,7 @@ func TestAnsweringPeerStaysParked(t *testing.T) {
 	if canTryWrite && srv.poller().pongsTaken() == 0 {
 		t.Fatal("no pong was taken by the poller: the connection was not parked")
 	}
-	// The connection still works.
-	rc.send(t, 0x2, yprotocol.AppendSyncStep1(nil, []byte{0}))
-	for {
-		op, payload, err := rc.next(time.Now().Add(5 * time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if op == 0x2 && len(payload) > 1 && payload[0] == 0 && payload[1] == 1 { // SyncStep2
-			break
-		}
-		if op == 0x9 {
-			rc.send(t, 0xA, nil)
-		}
-	}
+	rc.sync(t) // the connection still works
 }
 
 // TestIdleConnectionsHaveNoGoroutine: once connected and synced, idle
@@ -178,17 +184,7 @@ func TestIdleConnectionsHaveNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	const n = 60
 	for i := range n {
-		rc := dialRaw(t, hs.URL, fmt.Sprintf("idle-%d", i%3))
-		rc.send(t, 0x2, yprotocol.AppendSyncStep1(nil, []byte{0}))
-		for { // wait for SyncStep2
-			op, payload, err := rc.next(time.Now().Add(5 * time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if op == 0x2 && len(payload) > 1 && payload[0] == 0 && payload[1] == 1 {
-				break
-			}
-		}
+		dialRaw(t, hs.URL, fmt.Sprintf("idle-%d", i%3)).sync(t)
 	}
 	var extra int
 	for range 100 { // writer goroutines end once their queues are empty
@@ -245,19 +241,6 @@ func TestBusyConnectionParksWhenQuiet(t *testing.T) {
 	hs, srv := newKeepaliveServer(t, time.Minute, time.Minute)
 	pl := srv.poller()
 	rc := dialRaw(t, hs.URL, "busy")
-	sync := func() {
-		t.Helper()
-		rc.send(t, 0x2, yprotocol.AppendSyncStep1(nil, []byte{0}))
-		for {
-			op, payload, err := rc.next(time.Now().Add(5 * time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if op == 0x2 && len(payload) > 1 && payload[0] == 0 && payload[1] == 1 { // SyncStep2
-				return
-			}
-		}
-	}
 	waitParks := func(n int64) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); pl.parkCount() < n; {
@@ -267,12 +250,12 @@ func TestBusyConnectionParksWhenQuiet(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	sync()
+	rc.sync(t)
 	waitParks(1) // quiet after connecting
 	start := pl.parkCount()
 	const messages = 20
 	for range messages {
-		sync()
+		rc.sync(t)
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The first message found the connection parked and, coming after a
