@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Side-by-side load runs of collabd builds (see bench/load/README.md).
+#
+#   bench/load/compare.sh [-n ROUNDS] [-d DATA_PARENT] REV [REV...] -- COLLABBENCH_ARGS...
+#
+# Builds collabd at each REV (a git revision, or "worktree" for the working
+# tree as it is), then runs collabbench against each build in turn, ROUNDS
+# times (default 3): build A, build B, build A, ... so that the drift of a
+# shared, noisy machine hits every build alike. Each collabd gets a new
+# --data-dir under DATA_PARENT (default $TMPDIR or /tmp; /dev/shm takes the
+# disk out). Prints every run's server CPU per delivered frame, fan-out
+# latency and the other processes' load, then each build's medians.
+#
+# Example (the 100-room scenario, shorter):
+#   bench/load/compare.sh HEAD~1 HEAD -- -rooms 100 -clients 500 -rate 20 \
+#     -warmup 3s -duration 15s -drain 10s
+#
+# Env: BENCH_PORT (default 18931), BENCH_NICE (default -10 when root).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+
+ROUNDS=3
+PARENT="${TMPDIR:-/tmp}"
+while getopts "n:d:" opt; do
+  case "$opt" in
+    n) ROUNDS="$OPTARG" ;;
+    d) PARENT="$OPTARG" ;;
+    *) exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+REVS=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  REVS+=("$1")
+  shift
+done
+[ $# -gt 0 ] && shift
+if [ "${#REVS[@]}" -eq 0 ] || [ $# -eq 0 ]; then
+  sed -n '2,17p' "$0" >&2
+  exit 2
+fi
+PORT="${BENCH_PORT:-18931}"
+if [ -z "${BENCH_NICE:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then BENCH_NICE=-10; else BENCH_NICE=0; fi
+fi
+hard="$(ulimit -Hn)"
+if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else ulimit -n "$hard"; fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/collabd-compare.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
+for i in "${!REVS[@]}"; do
+  rev="${REVS[$i]}"
+  echo "building collabd $rev" >&2
+  if [ "$rev" = worktree ]; then
+    go build -o "$WORK/collabd-$i" ./cmd/collabd || exit 1
+  else
+    mkdir -p "$WORK/src-$i"
+    git archive "$rev" | tar -x -C "$WORK/src-$i" || exit 1
+    (cd "$WORK/src-$i" && go build -o "$WORK/collabd-$i" ./cmd/collabd) || exit 1
+  fi
+done
+
+# field FILE NAME: the first number after "NAME": in FILE.
+field() { grep -o "\"$2\": [0-9.e+-]*" "$1" | head -1 | awk '{print $2}'; }
+
+printf '%-5s %-14s %9s %9s %9s %9s %11s\n' round build "µs/frame" "p50 ms" "p99 ms" "other" undelivered
+for ((r = 1; r <= ROUNDS; r++)); do
+  for i in "${!REVS[@]}"; do
+    data="$(mktemp -d "$PARENT/collabd-data.XXXXXX")"
+    out="$WORK/run-$i-$r.json"
+    nice -n "$BENCH_NICE" "$WORK/collabbench" \
+      -server-cmd "$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data" \
+      -url "ws://127.0.0.1:$PORT" -json "$out" "$@" >"$WORK/run-$i-$r.txt" 2>&1
+    status=$?
+    rm -rf "$data"
+    if [ ! -s "$out" ]; then
+      echo "collabbench failed (exit $status):" >&2
+      tail -20 "$WORK/run-$i-$r.txt" >&2
+      exit 1
+    fi
+    printf '%-5s %-14s %9.2f %9.2f %9.2f %9.2f %11s\n' "$r" "${REVS[$i]}" \
+      "$(field "$out" cpu_us_per_delivered_message)" "$(field "$out" p50_ms)" \
+      "$(field "$out" p99_ms)" "$(field "$out" other_cores)" "$(field "$out" undelivered)" |
+      tee -a "$WORK/table"
+    sleep 2 # let the port and the machine settle
+  done
+done
+
+# median of the numbers on stdin
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+echo
+printf '%-20s %9s %9s %9s\n' "median of $ROUNDS" "µs/frame" "p50 ms" "p99 ms"
+for i in "${!REVS[@]}"; do
+  rows="$(awk -v b="${REVS[$i]}" '$2 == b' "$WORK/table")"
+  printf '%-20s %9.2f %9.2f %9.2f\n' "${REVS[$i]}" \
+    "$(echo "$rows" | awk '{print $3}' | median)" \
+    "$(echo "$rows" | awk '{print $4}' | median)" \
+    "$(echo "$rows" | awk '{print $5}' | median)"
+done
