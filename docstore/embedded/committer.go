@@ -98,8 +98,9 @@ func (s *Store) logFailure() error {
 // openLog replays the log left by the previous Store on this file: it
 // folds the records bbolt does not have yet in one transaction, then
 // replaces the log with a fresh one, which drops a torn tail. If the log is
-// corrupt, the files are left as they are.
-func (s *Store) openLog() error {
+// corrupt, or was written for another database file, the files are left as
+// they are. legacy: the file was of format 1, whose logs have no header.
+func (s *Store) openLog(legacy bool) error {
 	l := &s.log
 	l.seqs = map[string]int64{}
 	l.unfoldedDocs = map[string]int{}
@@ -112,6 +113,19 @@ func (s *Store) openLog() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if len(data) > 0 && !legacy {
+		id, err := decodeLogHeader(data)
+		if err != nil {
+			return fmt.Errorf("log %s: %w", s.walPath, err)
+		}
+		if id != s.id {
+			return fmt.Errorf("%w: %s was written for the database file with store ID %x, and %s has %x. "+
+				"Both are left as they are. If this database file was restored from a backup, the log "+
+				"holds updates it cannot take: move the log away to open it",
+				ErrLogMismatch, s.walPath, id, s.path, s.id)
+		}
+		data = data[logHeaderLen:]
+	}
 	recs, _, err := scanLog(data)
 	if err != nil {
 		return fmt.Errorf("log %s: %w", s.walPath, err)
@@ -123,6 +137,20 @@ func (s *Store) openLog() error {
 	}
 	if err := s.foldPending(nil); err != nil {
 		return fmt.Errorf("replay log %s: %w", s.walPath, err)
+	}
+	if legacy {
+		// A format 1 file: its headerless log is folded; it goes before
+		// the file changes format, so that a crash never leaves a
+		// headerless log beside a file of the current format.
+		if err := os.Remove(s.walPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := syncDir(filepath.Dir(s.walPath)); err != nil {
+			return err
+		}
+		if err := s.upgradeFormat(); err != nil {
+			return fmt.Errorf("upgrade to format %d: %w", formatVersion, err)
+		}
 	}
 	return s.rotate()
 }
@@ -594,7 +622,7 @@ func (s *Store) rotate() (err error) {
 		recs = append(recs, l.stuck[doc]...)
 	}
 	recs = append(recs, l.pending...) // copies: renumbered below
-	var buf []byte
+	buf := appendLogHeader(nil, s.id)
 	for i := range recs {
 		recs[i].write, recs[i].last = 1, i == len(recs)-1
 		buf = appendWALRecord(buf, &recs[i])

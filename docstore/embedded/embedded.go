@@ -34,7 +34,10 @@
 // do not grow it, synced, renamed over the old one, directory synced);
 // Close removes it,
 // so a closed store's bbolt file alone holds everything. The log belongs
-// to its bbolt file: never put a log next to another copy of the file.
+// to its bbolt file: its header carries the file's store ID, and Open
+// refuses a log written for another file (ErrLogMismatch). A copy of the
+// same file (a backup) has the same ID; replaying its own later log into
+// it is right where the seqs follow on, and refused where they do not.
 //
 // Crashes: Open replays the log. Records whose seqs bbolt already has are
 // skipped (a crash between a fold's commit and the log's replacement
@@ -55,7 +58,8 @@
 // # File layout
 //
 // The bbolt file holds two top-level buckets: "meta", with the format
-// version of the file, and "docs", with one bucket per document keyed by
+// version of the file and its store ID (which the log's header repeats, so
+// that a log is only ever replayed into its own file), and "docs", with one bucket per document keyed by
 // the document's name (any bytes: names are never used as file names). A
 // document's bucket holds
 //
@@ -89,6 +93,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -119,7 +124,12 @@ var (
 
 // formatVersion is the version of the file layout this code writes and
 // reads. Bump it for any incompatible change of the layout or records.
-const formatVersion = 1
+//
+// Format 2 adds the store ID (meta "id", 16 random bytes) that binds the
+// write-ahead log to its file (see logHeader). Code that knows format 1
+// only may not open it: it would not replay a log written for format 2.
+// Format 1 files are upgraded on Open; their log, if any, has no header.
+const formatVersion = 2
 
 var (
 	bucketMeta      = []byte("meta")
@@ -128,6 +138,7 @@ var (
 	bucketVersions  = []byte("versions")
 	bucketSnapshots = []byte("snapshots")
 	keyFormat       = []byte("format")
+	keyStoreID      = []byte("id")
 	keyInfo         = []byte("info")
 )
 
@@ -198,6 +209,7 @@ type Store struct {
 	path    string
 	walPath string
 	opts    Options
+	id      storeID // the file's store ID, which its log carries
 
 	// appends and folds feed the committer goroutine (commitLoop), which
 	// owns every request it receives until it answers on the request's
@@ -254,11 +266,12 @@ func Open(path string, opts Options) (*Store, error) {
 		folds:         make(chan *foldRequest),
 		committerDone: make(chan struct{}),
 	}
-	if err := s.checkFormat(); err != nil {
+	legacy, err := s.checkFormat()
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	if err := s.openLog(); err != nil {
+	if err := s.openLog(legacy); err != nil {
 		if s.log.file != nil {
 			_ = s.log.file.Close()
 		}
@@ -306,57 +319,94 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 	}
 }
 
-// checkFormat checks the file's format version, and initializes a new file.
-func (s *Store) checkFormat() error {
+// checkFormat checks the file's format version and reads its store ID,
+// and initializes a new file. A format 1 file is left as it is (legacy):
+// openLog replays its log, which has no header, before upgradeFormat.
+func (s *Store) checkFormat() (legacy bool, err error) {
+	var format uint32
 	initialized := false
-	err := s.view(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return nil
 		}
 		initialized = true
-		return checkMeta(tx, meta)
+		format, err = checkMeta(tx, meta, &s.id)
+		return err
 	})
 	if err != nil || initialized {
-		return err
+		return format == 1, err
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
-			return checkMeta(tx, meta)
+			format, err = checkMeta(tx, meta, &s.id)
+			return err
 		}
 		if k, _ := tx.Cursor().First(); k != nil {
 			return fmt.Errorf("%w: unexpected bucket %q", ErrNotStore, k)
 		}
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
+		if _, err := tx.CreateBucket(bucketMeta); err != nil {
 			return err
 		}
-		if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+		if _, err := tx.CreateBucket(bucketDocs); err != nil {
 			return err
 		}
-		_, err = tx.CreateBucket(bucketDocs)
-		return err
+		format = 1
+		return s.setFormatLocked(tx)
 	})
+	return false, err
 }
 
-func checkMeta(tx *bolt.Tx, meta *bolt.Bucket) error {
+// upgradeFormat upgrades a format 1 file to the current format, whose log
+// is not left beside it (openLog folded and removed it).
+func (s *Store) upgradeFormat() error {
+	return s.update(s.setFormatLocked)
+}
+
+// setFormatLocked gives the file in tx a new store ID and the current
+// format.
+func (s *Store) setFormatLocked(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if _, err := rand.Read(s.id[:]); err != nil {
+		return err
+	}
+	if err := meta.Put(keyStoreID, s.id[:]); err != nil {
+		return err
+	}
+	return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
+}
+
+// checkMeta checks the meta bucket and returns the file's format; from
+// format 2 on it reads the store ID into id.
+func checkMeta(tx *bolt.Tx, meta *bolt.Bucket, id *storeID) (uint32, error) {
+	if meta == nil {
+		return 0, fmt.Errorf("%w: no meta bucket", docstore.ErrCorrupt)
+	}
 	v := meta.Get(keyFormat)
 	if v == nil {
-		return fmt.Errorf("%w: no format version", ErrNotStore)
+		return 0, fmt.Errorf("%w: no format version", ErrNotStore)
 	}
 	if len(v) != 4 {
-		return fmt.Errorf("%w: format version of %d bytes", docstore.ErrCorrupt, len(v))
+		return 0, fmt.Errorf("%w: format version of %d bytes", docstore.ErrCorrupt, len(v))
 	}
-	switch f := binary.BigEndian.Uint32(v); {
+	f := binary.BigEndian.Uint32(v)
+	switch {
 	case f > formatVersion:
-		return fmt.Errorf("%w: format %d, this collabd knows up to %d: upgrade collabd", ErrNewerFormat, f, formatVersion)
+		return 0, fmt.Errorf("%w: format %d, this collabd knows up to %d: upgrade collabd", ErrNewerFormat, f, formatVersion)
 	case f == 0:
-		return fmt.Errorf("%w: format version 0", docstore.ErrCorrupt)
+		return 0, fmt.Errorf("%w: format version 0", docstore.ErrCorrupt)
 	}
 	if tx.Bucket(bucketDocs) == nil {
-		return fmt.Errorf("%w: no documents bucket", docstore.ErrCorrupt)
+		return 0, fmt.Errorf("%w: no documents bucket", docstore.ErrCorrupt)
 	}
-	return nil
+	if f >= 2 {
+		v := meta.Get(keyStoreID)
+		if len(v) != len(id) {
+			return 0, fmt.Errorf("%w: store ID of %d bytes", docstore.ErrCorrupt, len(v))
+		}
+		copy(id[:], v)
+	}
+	return f, nil
 }
 
 // Path returns the path of the store's file.
@@ -868,7 +918,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	if p := s.rotateErr.Load(); p != nil {
 		return fmt.Errorf("embedded: ping: %w", *p)
 	}
-	if err := s.view(func(tx *bolt.Tx) error { return checkMeta(tx, tx.Bucket(bucketMeta)) }); err != nil {
+	err := s.view(func(tx *bolt.Tx) error {
+		var id storeID
+		if _, err := checkMeta(tx, tx.Bucket(bucketMeta), &id); err != nil {
+			return err
+		}
+		if id != s.id {
+			return fmt.Errorf("%w: the store ID changed", docstore.ErrCorrupt)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("embedded: ping: %w", err)
 	}
 	return nil

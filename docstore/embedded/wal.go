@@ -11,8 +11,21 @@ import (
 	"github.com/collabd/collabd/docstore"
 )
 
-// The write-ahead log file holds one record per committed Append, back to
-// back, with no file header. A record is
+// The write-ahead log file starts with a header that binds it to its
+// database file,
+//
+//	magic    4 bytes  walFileMagic
+//	version  4 bytes  walFileVersion
+//	store    16 bytes the store ID of the database file (meta "id")
+//	crc      4 bytes  CRC-32C of the 24 bytes before
+//
+// so that a log is never replayed into another file than the one it was
+// written for (a database file restored from a backup, with the log of
+// the crashed newer copy still beside it, say): its records would be
+// folded into documents whose history they do not belong to. Format 1
+// database files had logs without a header (see formatVersion).
+//
+// Then come the records, one per committed Append, back to back. A record is
 //
 //	magic   4 bytes  walMagic
 //	crc     4 bytes  CRC-32C of length and body
@@ -42,6 +55,49 @@ const (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const (
+	walFileMagic   uint32 = 0xc011ab1f
+	walFileVersion uint32 = 1
+	logHeaderLen          = 4 + 4 + 16 + 4
+)
+
+// storeID identifies a database file; its log carries it.
+type storeID [16]byte
+
+// ErrLogMismatch: the write-ahead log beside the database file was written
+// for another database file.
+var ErrLogMismatch = errors.New("embedded: the write-ahead log beside the database file belongs to another database file")
+
+// appendLogHeader appends the header of a log of store id to buf.
+func appendLogHeader(buf []byte, id storeID) []byte {
+	start := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, walFileMagic)
+	buf = binary.BigEndian.AppendUint32(buf, walFileVersion)
+	buf = append(buf, id[:]...)
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf[start:], castagnoli))
+}
+
+// decodeLogHeader checks the header at the start of a log file's data and
+// returns the store ID it names. Errors wrap docstore.ErrCorrupt; it never
+// panics.
+func decodeLogHeader(b []byte) (storeID, error) {
+	var id storeID
+	if len(b) < logHeaderLen {
+		return id, fmt.Errorf("%w: log file of %d bytes, shorter than its header", docstore.ErrCorrupt, len(b))
+	}
+	if m := binary.BigEndian.Uint32(b); m != walFileMagic {
+		return id, fmt.Errorf("%w: log file magic %#x", docstore.ErrCorrupt, m)
+	}
+	if crc := crc32.Checksum(b[:logHeaderLen-4], castagnoli); crc != binary.BigEndian.Uint32(b[logHeaderLen-4:]) {
+		return id, fmt.Errorf("%w: log file header checksum mismatch", docstore.ErrCorrupt)
+	}
+	if v := binary.BigEndian.Uint32(b[4:]); v != walFileVersion {
+		return id, fmt.Errorf("%w: log file version %d, this collabd knows %d", docstore.ErrCorrupt, v, walFileVersion)
+	}
+	copy(id[:], b[8:])
+	return id, nil
+}
 
 // walRecord is one Append as the log holds it, and, once committed and
 // until folded, as the committer keeps it in memory.

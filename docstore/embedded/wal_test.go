@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/collabd/collabd/docstore"
 )
 
@@ -30,6 +32,43 @@ func encodeLog(writes ...[]walRecord) []byte {
 		}
 	}
 	return buf
+}
+
+// storeIDOf returns the store ID of the closed database file at path.
+func storeIDOf(t *testing.T, path string) storeID {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id storeID
+	err = db.View(func(tx *bolt.Tx) error {
+		_, err := checkMeta(tx, tx.Bucket(bucketMeta), &id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// logFile returns the log file of the closed database file at path
+// holding body (records).
+func logFile(t *testing.T, path string, body []byte) []byte {
+	t.Helper()
+	return append(appendLogHeader(nil, storeIDOf(t, path)), body...)
+}
+
+// logRecords returns the records of the log file at path.
+func logRecords(t *testing.T, path string) ([]walRecord, error) {
+	t.Helper()
+	data := readFile(t, path)
+	if _, err := decodeLogHeader(data); err != nil {
+		return nil, err
+	}
+	recs, _, err := scanLog(data[logHeaderLen:])
+	return recs, err
 }
 
 func rec(doc string, seq int64, updates ...string) walRecord {
@@ -151,6 +190,7 @@ func TestReplayTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := storeIDOf(t, base)
 	writes := [][]walRecord{
 		{rec("a", 2, "a1"), rec("b", 1, "b1", "b2")},
 		{rec("a", 3, "a2")},
@@ -183,7 +223,7 @@ func TestReplayTornTail(t *testing.T) {
 				torn = append(torn, make([]byte, len(log)-cut)...)
 			}
 			writeFile(t, path, db)
-			writeFile(t, path+"-wal", torn)
+			writeFile(t, path+"-wal", append(appendLogHeader(nil, id), torn...))
 
 			want := map[string][]string{"a": {"a0"}}
 			for i, r := range all {
@@ -197,7 +237,7 @@ func TestReplayTornTail(t *testing.T) {
 			if err != nil {
 				t.Fatalf("cut at %d (zeroed %v): Open: %v", cut, zeroed, err)
 			}
-			if recs, _, err := scanLog(readFile(t, path+"-wal")); err != nil || len(recs) != 0 {
+			if recs, err := logRecords(t, path+"-wal"); err != nil || len(recs) != 0 {
 				t.Fatalf("cut at %d: log after Open holds %d records, %v; want a fresh one", cut, len(recs), err)
 			}
 			for _, doc := range []string{"a", "b", "c"} {
@@ -300,6 +340,7 @@ func TestReplayBadRecord(t *testing.T) {
 			}
 			damaged := slices.Clone(log)
 			damaged[lastBytes[tt.damage]] ^= 0x40
+			damaged = logFile(t, path, damaged)
 			writeFile(t, path+"-wal", damaged)
 			db := readFile(t, path)
 
@@ -400,7 +441,7 @@ func TestReplayGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := encodeLog([]walRecord{rec("gap", 2, "x"), rec("fine", 1, "f1")})
-	writeFile(t, path+"-wal", log)
+	writeFile(t, path+"-wal", logFile(t, path, log))
 	s = openT(t, path, Options{})
 	ctx := t.Context()
 	if got, err := loadUpdates(s, "fine"); err != nil || !slices.Equal(got, []string{"f1"}) {
@@ -419,7 +460,7 @@ func TestReplayGap(t *testing.T) {
 		t.Fatalf("Close = %v, want ErrCorrupt", err)
 	}
 	// The log keeps what could not be folded, and nothing else.
-	recs, _, err := scanLog(readFile(t, path+"-wal"))
+	recs, err := logRecords(t, path+"-wal")
 	if err != nil || len(recs) != 1 || recs[0].doc != "gap" || recs[0].seq != 2 {
 		t.Fatalf("log after Close: %+v, %v", recs, err)
 	}
@@ -716,4 +757,150 @@ func TestReadFoldsOnlyItsDocument(t *testing.T) {
 	if n := s.unfolded.Load(); n != 0 {
 		t.Fatalf("%d unfolded records after reading both", n)
 	}
+}
+
+// crashCopy copies the files of the open store at path to dst, as a crash
+// would leave them.
+func crashCopy(t *testing.T, path, dst string) {
+	t.Helper()
+	writeFile(t, dst, readFile(t, path))
+	writeFile(t, dst+"-wal", readFile(t, path+"-wal"))
+}
+
+// TestLogOfAnotherFileRefused: a log is replayed only into the database
+// file it was written for. Beside another file (a backup restored next to
+// the log of the crashed newer copy, say) Open fails with ErrLogMismatch
+// and changes neither file.
+func TestLogOfAnotherFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		s := openT(t, filepath.Join(dir, name+".db"), Options{FoldInterval: time.Hour})
+		if _, err := s.Append(t.Context(), "doc", []byte(name+"1")); err != nil {
+			t.Fatal(err)
+		}
+		crashCopy(t, filepath.Join(dir, name+".db"), filepath.Join(dir, name+"-crashed.db"))
+	}
+	mixed := filepath.Join(dir, "mixed.db")
+	writeFile(t, mixed, readFile(t, filepath.Join(dir, "b-crashed.db")))
+	writeFile(t, mixed+"-wal", readFile(t, filepath.Join(dir, "a-crashed.db-wal")))
+	db, log := readFile(t, mixed), readFile(t, mixed+"-wal")
+	if s, err := Open(mixed, Options{}); !errors.Is(err, ErrLogMismatch) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with another file's log = %v, want ErrLogMismatch", err)
+	} else {
+		t.Logf("error: %v", err)
+	}
+	if !bytes.Equal(readFile(t, mixed), db) || !bytes.Equal(readFile(t, mixed+"-wal"), log) {
+		t.Fatal("the failed Open changed the files")
+	}
+	// Each crashed copy with its own log has its update.
+	for _, name := range []string{"a", "b"} {
+		s := openT(t, filepath.Join(dir, name+"-crashed.db"), Options{})
+		if got, err := loadUpdates(s, "doc"); err != nil || !slices.Equal(got, []string{name + "1"}) {
+			t.Fatalf("%s: %q, %v", name, got, err)
+		}
+	}
+}
+
+// TestHeaderlessLogRefused: a log without a header beside a file of the
+// current format is not replayed (it cannot be told whose it is).
+func TestHeaderlessLogRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "collabd.db")
+	s := openT(t, path, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log := encodeLog([]walRecord{rec("doc", 1, "x")})
+	writeFile(t, path+"-wal", log)
+	if s, err := Open(path, Options{}); !errors.Is(err, docstore.ErrCorrupt) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+	if !bytes.Equal(readFile(t, path+"-wal"), log) {
+		t.Fatal("the failed Open changed the log")
+	}
+}
+
+// TestFormat1Upgrade: a format 1 file (no store ID) and its headerless log
+// are replayed, and the file becomes of the current format with an ID
+// that its new log carries.
+func TestFormat1Upgrade(t *testing.T) {
+	for _, withLog := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "collabd.db")
+		s := openT(t, path, Options{})
+		if _, err := s.Append(t.Context(), "doc", []byte("u1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if err := meta.Delete(keyStoreID); err != nil {
+				return err
+			}
+			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, 1))
+		})
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"u1"}
+		if withLog {
+			writeFile(t, path+"-wal", encodeLog([]walRecord{rec("doc", 2, "u2")}, []walRecord{rec("doc", 3, "u3")}))
+			want = append(want, "u2", "u3")
+		}
+		s, err = Open(path, Options{FoldInterval: time.Hour})
+		if err != nil {
+			t.Fatalf("with log %v: Open: %v", withLog, err)
+		}
+		if got, err := loadUpdates(s, "doc"); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("with log %v: %q, %v; want %q", withLog, got, err, want)
+		}
+		if _, err := s.Append(t.Context(), "doc", []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		crashCopy(t, path, path+".crash")
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		id := storeIDOf(t, path)
+		if id == (storeID{}) {
+			t.Fatalf("with log %v: no store ID after the upgrade", withLog)
+		}
+		if got, err := decodeLogHeader(readFile(t, path+".crash-wal")); err != nil || got != id {
+			t.Fatalf("with log %v: the new log names store %x, %v; want %x", withLog, got, err, id)
+		}
+	}
+}
+
+// FuzzDecodeLogHeader: whatever a log file starts with, decodeLogHeader
+// returns a store ID or an ErrCorrupt error, and accepts exactly what
+// appendLogHeader writes.
+func FuzzDecodeLogHeader(f *testing.F) {
+	f.Add(appendLogHeader(nil, storeID{1, 2, 3}))
+	f.Add([]byte{0xc0, 0x11, 0xab, 0x1f, 0, 0, 0, 1})
+	f.Add(encodeLog([]walRecord{rec("doc", 1, "x")}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := decodeLogHeader(b)
+		if err != nil {
+			if !errors.Is(err, docstore.ErrCorrupt) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		if got := appendLogHeader(nil, id); !bytes.Equal(got, b[:logHeaderLen]) {
+			t.Fatalf("decode then encode changed %x to %x", b[:logHeaderLen], got)
+		}
+	})
 }
