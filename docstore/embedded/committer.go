@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -113,7 +114,18 @@ func (s *Store) openLog(legacy bool) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if len(data) > 0 && !legacy {
+	switch {
+	case legacy:
+		// A format 1 file, which has no store ID yet. Its log has no
+		// header, unless an earlier Open got as far as replacing the
+		// log and no further: then the file takes the ID that log
+		// carries. Otherwise it gets a new one.
+		if id, err := decodeLogHeader(data); err == nil {
+			s.id, data = id, data[logHeaderLen:]
+		} else if _, err := rand.Read(s.id[:]); err != nil {
+			return err
+		}
+	case len(data) > 0:
 		id, err := decodeLogHeader(data)
 		if err != nil {
 			return fmt.Errorf("log %s: %w", s.walPath, err)
@@ -138,21 +150,16 @@ func (s *Store) openLog(legacy bool) error {
 	if err := s.foldPending(nil); err != nil {
 		return fmt.Errorf("replay log %s: %w", s.walPath, err)
 	}
-	if legacy {
-		// A format 1 file: its headerless log is folded; it goes before
-		// the file changes format, so that a crash never leaves a
-		// headerless log beside a file of the current format.
-		if err := os.Remove(s.walPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := syncDir(filepath.Dir(s.walPath)); err != nil {
-			return err
-		}
-		if err := s.upgradeFormat(); err != nil {
-			return fmt.Errorf("upgrade to format %d: %w", formatVersion, err)
-		}
+	if err := s.rotate(); err != nil || !legacy {
+		return err
 	}
-	return s.rotate()
+	// The new log carries the ID, and holds whatever could not be folded:
+	// now the file may change format (a crash before leaves a format 1
+	// file beside a log with a header, which the next Open takes up).
+	if err := s.upgradeFormat(); err != nil {
+		return fmt.Errorf("upgrade to format %d: %w", formatVersion, err)
+	}
+	return nil
 }
 
 // commitLoop is the committer goroutine: it writes queued Appends to the

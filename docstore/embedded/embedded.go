@@ -126,9 +126,9 @@ var (
 // reads. Bump it for any incompatible change of the layout or records.
 //
 // Format 2 adds the store ID (meta "id", 16 random bytes) that binds the
-// write-ahead log to its file (see logHeader). Code that knows format 1
-// only may not open it: it would not replay a log written for format 2.
-// Format 1 files are upgraded on Open; their log, if any, has no header.
+// write-ahead log to its file (see appendLogHeader). Code that knows
+// format 1 only may not open it: it would not replay a log written for
+// format 2. Format 1 files are upgraded on Open (see openLog).
 const formatVersion = 2
 
 var (
@@ -352,24 +352,24 @@ func (s *Store) checkFormat() (legacy bool, err error) {
 			return err
 		}
 		format = 1
+		if _, err := rand.Read(s.id[:]); err != nil {
+			return err
+		}
 		return s.setFormatLocked(tx)
 	})
 	return false, err
 }
 
-// upgradeFormat upgrades a format 1 file to the current format, whose log
-// is not left beside it (openLog folded and removed it).
+// upgradeFormat upgrades a format 1 file to the current format with store
+// ID s.id, which its log already carries (see openLog).
 func (s *Store) upgradeFormat() error {
 	return s.update(s.setFormatLocked)
 }
 
-// setFormatLocked gives the file in tx a new store ID and the current
+// setFormatLocked gives the file in tx store ID s.id and the current
 // format.
 func (s *Store) setFormatLocked(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if _, err := rand.Read(s.id[:]); err != nil {
-		return err
-	}
 	if err := meta.Put(keyStoreID, s.id[:]); err != nil {
 		return err
 	}

@@ -827,9 +827,10 @@ func TestHeaderlessLogRefused(t *testing.T) {
 
 // TestFormat1Upgrade: a format 1 file (no store ID) and its headerless log
 // are replayed, and the file becomes of the current format with an ID
-// that its new log carries.
+// that its new log carries. A format 1 file beside a log with a header (an
+// upgrade cut short after the log was replaced) takes that log's ID.
 func TestFormat1Upgrade(t *testing.T) {
-	for _, withLog := range []bool{false, true} {
+	for _, withLog := range []string{"none", "headerless", "with header"} {
 		path := filepath.Join(t.TempDir(), "collabd.db")
 		s := openT(t, path, Options{})
 		if _, err := s.Append(t.Context(), "doc", []byte("u1")); err != nil {
@@ -856,16 +857,22 @@ func TestFormat1Upgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []string{"u1"}
-		if withLog {
-			writeFile(t, path+"-wal", encodeLog([]walRecord{rec("doc", 2, "u2")}, []walRecord{rec("doc", 3, "u3")}))
+		log := encodeLog([]walRecord{rec("doc", 2, "u2")}, []walRecord{rec("doc", 3, "u3")})
+		cutShort := storeID{7, 7, 7}
+		switch withLog {
+		case "headerless":
+			writeFile(t, path+"-wal", log)
+			want = append(want, "u2", "u3")
+		case "with header":
+			writeFile(t, path+"-wal", append(appendLogHeader(nil, cutShort), log...))
 			want = append(want, "u2", "u3")
 		}
 		s, err = Open(path, Options{FoldInterval: time.Hour})
 		if err != nil {
-			t.Fatalf("with log %v: Open: %v", withLog, err)
+			t.Fatalf("log %s: Open: %v", withLog, err)
 		}
 		if got, err := loadUpdates(s, "doc"); err != nil || !slices.Equal(got, want) {
-			t.Fatalf("with log %v: %q, %v; want %q", withLog, got, err, want)
+			t.Fatalf("log %s: %q, %v; want %q", withLog, got, err, want)
 		}
 		if _, err := s.Append(t.Context(), "doc", []byte("after")); err != nil {
 			t.Fatal(err)
@@ -875,11 +882,11 @@ func TestFormat1Upgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := storeIDOf(t, path)
-		if id == (storeID{}) {
-			t.Fatalf("with log %v: no store ID after the upgrade", withLog)
+		if id == (storeID{}) || (withLog == "with header") != (id == cutShort) {
+			t.Fatalf("log %s: store ID %x after the upgrade", withLog, id)
 		}
 		if got, err := decodeLogHeader(readFile(t, path+".crash-wal")); err != nil || got != id {
-			t.Fatalf("with log %v: the new log names store %x, %v; want %x", withLog, got, err, id)
+			t.Fatalf("log %s: the new log names store %x, %v; want %x", withLog, got, err, id)
 		}
 	}
 }
