@@ -320,7 +320,17 @@ func (pl *poller) awaitMore(c *wsConn) bool {
 		return false
 	}
 	wait := busyFactor * c.gap
-	if c.sc.SetReadDeadline(time.Now().Add(wait)) != nil {
+	return awaitBytes(c.sc, wait, c.p.awaitingPong, func(fd int, pong bool) bool {
+		return pl.nothingToRead(c, fd, pong)
+	})
+}
+
+// awaitBytes waits up to wait for bytes to read on sc's socket and reports
+// whether they came (or the connection broke). nothing(fd, pong) looks at
+// the socket and reports that it holds nothing for the reader; pong (from
+// pongDue) says whether to take pongs off it.
+func awaitBytes(sc *sharedConn, wait time.Duration, pongDue func() bool, nothing func(fd int, pong bool) bool) bool {
+	if sc.SetReadDeadline(time.Now().Add(wait)) != nil {
 		return false
 	}
 	// raw.Read calls the function, and while it returns false waits for
@@ -331,16 +341,16 @@ func (pl *poller) awaitMore(c *wsConn) bool {
 	// read; then the reader waits inside the library's Read, as it would
 	// without parking. Pongs are looked for while one is due.
 	looked := false
-	err := c.sc.raw.Read(func(fd uintptr) bool {
-		pong := c.p.awaitingPong()
+	err := sc.raw.Read(func(fd uintptr) bool {
+		pong := pongDue()
 		if looked && !pong {
 			return true
 		}
 		looked = true
-		return !pl.nothingToRead(c, int(fd), pong)
+		return !nothing(int(fd), pong)
 	})
 	// The library reads with no deadline.
-	if derr := c.sc.SetReadDeadline(time.Time{}); derr != nil && err == nil {
+	if derr := sc.SetReadDeadline(time.Time{}); derr != nil && err == nil {
 		err = derr
 	}
 	return !errors.Is(err, os.ErrDeadlineExceeded)
