@@ -333,13 +333,13 @@ func awaitBytes(sc *sharedConn, wait time.Duration, pongDue func() bool, nothing
 	if sc.SetReadDeadline(time.Now().Add(wait)) != nil {
 		return false
 	}
-	// raw.Read calls the function, and while it returns false waits for
-	// the socket to become readable (Go's netpoller: edge-triggered),
-	// until the deadline. The first call looks at the socket: bytes that
-	// came with the ones last read bring no new readiness event. After an
-	// event bytes have come, unless it was one left from before that
-	// read; then the reader waits inside the library's Read, as it would
-	// without parking. Pongs are looked for while one is due.
+	// raw.Read forgets any readiness event it may have had, calls the
+	// function, and while that returns false waits for a new event (Go's
+	// netpoller: edge-triggered) until the deadline. So the first call
+	// looks at the socket: bytes that are already there (they came with
+	// the ones last read) bring no new event. A later call follows an
+	// event, so bytes have come since; it looks only to take off pongs,
+	// while one is due.
 	looked := false
 	err := sc.raw.Read(func(fd uintptr) bool {
 		pong := pongDue()

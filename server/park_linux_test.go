@@ -9,7 +9,8 @@ import (
 
 // TestAwaitBytesSeesBytesThatCameEarly: bytes that arrived together with
 // the last ones read bring no new readiness event (Go's netpoller is
-// edge-triggered), so a busy connection's wait must find them by looking,
+// edge-triggered, and every read on the socket starts by forgetting an
+// earlier event), so a busy connection's wait must find them by looking,
 // at once, not when its deadline passes. (A frame longer than the
 // library's buffer, followed in the same segment by a short one, leaves
 // the short one on the socket like this.)
@@ -33,20 +34,24 @@ func TestAwaitBytesSeesBytesThatCameEarly(t *testing.T) {
 	if _, err := client.Write(make([]byte, 20)); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the bytes (which takes the readiness event) and read half.
-	waited := false
-	var buf [10]byte
-	err = sc.raw.Read(func(fd uintptr) bool {
-		if !waited {
-			waited = true
-			return false
+	// Once the bytes are there, read half of them.
+	fd := sysFD(t, sc)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var b [20]byte
+		if n, _, _ := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT); n == len(b) {
+			break
 		}
-		n, err := syscall.Read(int(fd), buf[:])
-		return err != syscall.EAGAIN && n == len(buf)
-	})
-	if err != nil {
-		t.Fatal(err)
+		if time.Now().After(deadline) {
+			t.Fatal("the client's bytes did not arrive")
+		}
+		time.Sleep(time.Millisecond)
 	}
+	if n, err := syscall.Read(fd, make([]byte, 10)); n != 10 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	// Let the scheduler's netpoll take the socket's readiness event, so
+	// that none is left for awaitBytes to wake on.
+	time.Sleep(20 * time.Millisecond)
 	empty := func(fd int, _ bool) bool {
 		var b [1]byte
 		_, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
@@ -60,7 +65,7 @@ func TestAwaitBytesSeesBytesThatCameEarly(t *testing.T) {
 		t.Fatalf("awaitBytes took %v with bytes on the socket", d)
 	}
 	// With nothing there, it waits for the deadline.
-	if _, err := syscall.Read(sysFD(t, sc), make([]byte, 10)); err != nil {
+	if _, err := syscall.Read(fd, make([]byte, 10)); err != nil {
 		t.Fatal(err)
 	}
 	if awaitBytes(sc, 50*time.Millisecond, func() bool { return false }, empty) {
