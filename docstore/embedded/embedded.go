@@ -59,9 +59,9 @@
 //
 // The bbolt file holds two top-level buckets: "meta", with the format
 // version of the file and its store ID (which the log's header repeats, so
-// that a log is only ever replayed into its own file), and "docs", with one bucket per document keyed by
-// the document's name (any bytes: names are never used as file names). A
-// document's bucket holds
+// that a log is only ever replayed into its own file), and "docs", with
+// one bucket per document keyed by the document's name (any bytes: names
+// are never used as file names). A document's bucket holds
 //
 //	info       the document's metadata record (see docRecord)
 //	log/       seq (8 bytes, big-endian) -> update
@@ -351,13 +351,12 @@ func (s *Store) checkFormat() (legacy bool, err error) {
 		if _, err := tx.CreateBucket(bucketDocs); err != nil {
 			return err
 		}
-		format = 1
 		if _, err := rand.Read(s.id[:]); err != nil {
 			return err
 		}
 		return s.setFormatLocked(tx)
 	})
-	return false, err
+	return format == 1, err
 }
 
 // upgradeFormat upgrades a format 1 file to the current format with store
