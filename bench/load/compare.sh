@@ -9,7 +9,9 @@
 # shared, noisy machine hits every build alike. Each collabd gets a new
 # --data-dir under DATA_PARENT (default $TMPDIR or /tmp; /dev/shm takes the
 # disk out). Prints every run's server CPU per delivered frame, fan-out
-# latency and the other processes' load, then each build's medians.
+# latency and the other processes' load, then each build's medians. Builds
+# are labelled N:REV, so a revision may be given twice: an A/A run shows
+# the machine's noise.
 #
 # Example (the 100-room scenario, shorter):
 #   bench/load/compare.sh HEAD~1 HEAD -- -rooms 100 -clients 500 -rate 20 \
@@ -79,7 +81,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       tail -20 "$WORK/run-$i-$r.txt" >&2
       exit 1
     fi
-    printf '%-5s %-14s %9.2f %9.2f %9.2f %9.2f %11s\n' "$r" "${REVS[$i]}" \
+    printf '%-5s %-14s %9.2f %9.2f %9.2f %9.2f %11s\n' "$r" "$((i + 1)):${REVS[$i]}" \
       "$(field "$out" cpu_us_per_delivered_message)" "$(field "$out" p50_ms)" \
       "$(field "$out" p99_ms)" "$(field "$out" other_cores)" "$(field "$out" undelivered)" |
       tee -a "$WORK/table"
@@ -92,8 +94,8 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; e
 echo
 printf '%-20s %9s %9s %9s\n' "median of $ROUNDS" "µs/frame" "p50 ms" "p99 ms"
 for i in "${!REVS[@]}"; do
-  rows="$(awk -v b="${REVS[$i]}" '$2 == b' "$WORK/table")"
-  printf '%-20s %9.2f %9.2f %9.2f\n' "${REVS[$i]}" \
+  rows="$(awk -v b="$((i + 1)):${REVS[$i]}" '$2 == b' "$WORK/table")"
+  printf '%-20s %9.2f %9.2f %9.2f\n' "$((i + 1)):${REVS[$i]}" \
     "$(echo "$rows" | awk '{print $3}' | median)" \
     "$(echo "$rows" | awk '{print $4}' | median)" \
     "$(echo "$rows" | awk '{print $5}' | median)"
