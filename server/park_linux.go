@@ -296,12 +296,13 @@ func (pl *poller) nothingToRead(c *wsConn, fd int, pongs bool) bool {
 // the poller's thread and a new goroutine: measured as 14% of the server's
 // CPU with 100 rooms of 5 clients (one writer in each at 20 updates/s), and
 // 0.05 ms of median fan-out latency, against never parking. Go's own
-// netpoller wakes a goroutine blocked on a socket for less. So a connection whose last two messages
-// came close together waits for the next one with the goroutine it has,
-// for a few times that gap (at most maxBusyWait), and parks only when the
-// pause outlasts it. A client typing or drawing stays awake; one that
-// went quiet parks after at most a second; the burst of messages every
-// client sends on connect (gaps well under a millisecond) does not count.
+// netpoller wakes a goroutine blocked on a socket for less. So a
+// connection whose last two messages came close together (under
+// maxBusyWait/busyFactor) waits for the next one with the goroutine it
+// has, for busyFactor times that gap, and parks only when the pause
+// outlasts it. A client typing or drawing stays awake; one that went quiet
+// parks within a second; the burst of messages every client sends on
+// connect (gaps well under minBusyWait/busyFactor) does not count.
 const (
 	maxBusyWait = time.Second
 	minBusyWait = time.Millisecond
