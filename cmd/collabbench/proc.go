@@ -84,12 +84,12 @@ func parseStatus(status []byte) (rss int64, threads int, err error) {
 			num, unit, _ := strings.Cut(val, " ")
 			kb, err := strconv.ParseInt(num, 10, 64)
 			if err != nil || strings.TrimSpace(unit) != "kB" {
-				return 0, 0, fmt.Errorf("VmRSS %q", val)
+				return 0, 0, fmt.Errorf("bad VmRSS %q", val)
 			}
 			rss, foundRSS = kb<<10, true
 		case "Threads":
 			if threads, err = strconv.Atoi(val); err != nil {
-				return 0, 0, fmt.Errorf("Threads %q", val)
+				return 0, 0, fmt.Errorf("bad Threads %q", val)
 			}
 		}
 	}
