@@ -839,23 +839,13 @@ func TestFormat1Upgrade(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		db, err := bolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.Update(func(tx *bolt.Tx) error {
+		writeBolt(t, path, func(tx *bolt.Tx) error { // back to format 1
 			meta := tx.Bucket(bucketMeta)
 			if err := meta.Delete(keyStoreID); err != nil {
 				return err
 			}
 			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, 1))
 		})
-		if cerr := db.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
 		want := []string{"u1"}
 		log := encodeLog([]walRecord{rec("doc", 2, "u2")}, []walRecord{rec("doc", 3, "u3")})
 		cutShort := storeID{7, 7, 7}
@@ -867,7 +857,7 @@ func TestFormat1Upgrade(t *testing.T) {
 			writeFile(t, path+"-wal", append(appendLogHeader(nil, cutShort), log...))
 			want = append(want, "u2", "u3")
 		}
-		s, err = Open(path, Options{FoldInterval: time.Hour})
+		s, err := Open(path, Options{FoldInterval: time.Hour})
 		if err != nil {
 			t.Fatalf("log %s: Open: %v", withLog, err)
 		}
