@@ -245,6 +245,24 @@ type DocumentInfo struct {
 	LogBytes   int64
 }
 
+// AsyncAppender is implemented by stores that can take an Append without a
+// goroutine of the caller's waiting for it. A room appends continually and
+// has nothing to do while its append is under way but to wait for the
+// answer; with Append that wait takes a goroutine, and handing the answer
+// from the store's goroutine to it and from it to the room costs two
+// goroutine wakeups per commit, which on a busy server is a large share of
+// the CPU an update costs.
+type AsyncAppender interface {
+	// AppendAsync is Append without a context, answered through done: the
+	// same validation, atomicity and durability, and the same seq and
+	// error that Append would return. done is called exactly once,
+	// possibly before AppendAsync returns (an invalid argument, a closed
+	// store), otherwise on a goroutine of the store's; it must return
+	// quickly and must not call the store. AppendAsync does not keep
+	// references to updates after it returns.
+	AppendAsync(doc string, updates [][]byte, done func(seq int64, err error))
+}
+
 // Store stores documents. All methods are safe for concurrent use. Every
 // method taking a context returns an error wrapping ctx.Err() if the context
 // is done before the operation starts; how far an operation already under

@@ -509,21 +509,33 @@ func (rm *Room) startPersist() {
 	rm.queue = nil
 	rm.inflight = true
 	st, name, timeout := rm.reg.opts.Store, rm.name, rm.reg.opts.OpTimeout
+	if as, ok := st.(docstore.AsyncAppender); ok {
+		// The store answers on its own goroutine; persistRes has room,
+		// since one append at most is in flight.
+		as.AppendAsync(name, batch, func(seq int64, err error) {
+			rm.persistRes <- appendOutcome(batch, seq, err)
+		})
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		seq, err := st.Append(ctx, name, batch...)
-		if err != nil {
-			// Put the batch back in front for the retry.
-			rm.persistRes <- persistResult{n: -len(batch), err: &appendError{batch: batch, err: err}}
-			return
-		}
-		bytes := 0
-		for _, u := range batch {
-			bytes += len(u)
-		}
-		rm.persistRes <- persistResult{n: len(batch), bytes: bytes, seq: seq}
+		rm.persistRes <- appendOutcome(batch, seq, err)
 	}()
+}
+
+// appendOutcome is the result of appending batch.
+func appendOutcome(batch [][]byte, seq int64, err error) persistResult {
+	if err != nil {
+		// persistDone puts the batch back in front for the retry.
+		return persistResult{n: -len(batch), err: &appendError{batch: batch, err: err}}
+	}
+	bytes := 0
+	for _, u := range batch {
+		bytes += len(u)
+	}
+	return persistResult{n: len(batch), bytes: bytes, seq: seq}
 }
 
 type appendError struct {

@@ -240,9 +240,38 @@ func textOf(t *testing.T, update []byte) string {
 	return d.RootAs("t", ydoc.KindText).String()
 }
 
+// asyncMemStore is a memStore that also takes appends the way the
+// embedded store does (docstore.AsyncAppender), which rooms then use: the
+// answer comes from the store's goroutine, not the room's.
+type asyncMemStore struct{ *memStore }
+
+func (s asyncMemStore) AppendAsync(doc string, updates [][]byte, done func(int64, error)) {
+	own := make([][]byte, len(updates))
+	for i, u := range updates {
+		own[i] = bytes.Clone(u)
+	}
+	go func() { done(s.Append(context.Background(), doc, own...)) }()
+}
+
+// bothAppendStyles runs test with a store whose Append the room calls on
+// a goroutine of its own, and with one that answers AppendAsync.
+func bothAppendStyles(t *testing.T, test func(t *testing.T, st *memStore, store Store)) {
+	t.Run("Append", func(t *testing.T) {
+		st := newMemStore()
+		test(t, st, st)
+	})
+	t.Run("AppendAsync", func(t *testing.T) {
+		st := newMemStore()
+		test(t, st, asyncMemStore{st})
+	})
+}
+
 func TestRelayToEveryConnectionAfterStoring(t *testing.T) {
-	st := newMemStore()
-	reg := NewRegistry(Options{Store: st})
+	bothAppendStyles(t, testRelayToEveryConnectionAfterStoring)
+}
+
+func testRelayToEveryConnectionAfterStoring(t *testing.T, st *memStore, store Store) {
+	reg := NewRegistry(Options{Store: store})
 	defer reg.Shutdown(context.Background())
 	a, pa := join(t, reg, "r", false)
 	_, pb := join(t, reg, "r", false)
@@ -433,8 +462,11 @@ func TestFailedLoadRefusesInsteadOfStartingEmpty(t *testing.T) {
 }
 
 func TestStoreFailureHoldsRelaysUntilStored(t *testing.T) {
-	st := newMemStore()
-	reg := NewRegistry(Options{Store: st})
+	bothAppendStyles(t, testStoreFailureHoldsRelaysUntilStored)
+}
+
+func testStoreFailureHoldsRelaysUntilStored(t *testing.T, st *memStore, store Store) {
+	reg := NewRegistry(Options{Store: store})
 	defer reg.Shutdown(context.Background())
 	a, pa := join(t, reg, "r", false)
 	st.mu.Lock()

@@ -72,7 +72,17 @@ type appendRequest struct {
 	ctx     context.Context // the caller's; a request whose ctx is done is not committed
 	doc     string
 	updates [][]byte
-	done    chan appendResult // buffered: the committer never blocks on it
+	done    chan appendResult          // buffered: the committer never blocks on it; nil for AppendAsync
+	answer  func(seq int64, err error) // AppendAsync's done
+}
+
+// finish answers r: exactly once, without blocking the committer.
+func (r *appendRequest) finish(res appendResult) {
+	if r.answer != nil {
+		r.answer(res.seq, res.err)
+		return
+	}
+	r.done <- res
 }
 
 type appendResult struct {
@@ -306,7 +316,7 @@ func (s *Store) commitBatch(reqs []*appendRequest) {
 			err = fmt.Errorf("%d bytes of updates in one Append, more than the log takes", rec.bytes())
 		}
 		if err != nil {
-			r.done <- appendResult{err: err}
+			r.finish(appendResult{err: err})
 			continue
 		}
 		l.seqs[r.doc] = last + int64(len(r.updates))
@@ -336,7 +346,7 @@ func (s *Store) commitBatch(reqs []*appendRequest) {
 		err = fmt.Errorf("write to %s: %w", s.walPath, err)
 		s.failed.CompareAndSwap(nil, &err)
 		for _, r := range live {
-			r.done <- appendResult{err: err}
+			r.finish(appendResult{err: err})
 		}
 		return
 	}
@@ -348,7 +358,7 @@ func (s *Store) commitBatch(reqs []*appendRequest) {
 		l.unfoldedDocs[r.doc]++
 	}
 	for i, r := range live {
-		r.done <- appendResult{seq: recs[i].seq + int64(len(recs[i].updates)) - 1}
+		r.finish(appendResult{seq: recs[i].seq + int64(len(recs[i].updates)) - 1})
 	}
 	if cap(buf) <= 1<<20 {
 		l.buf = buf

@@ -610,6 +610,33 @@ func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64
 	}
 }
 
+// AppendAsync implements docstore.AsyncAppender: the request goes to the
+// committer like an Append's, and the committer answers it by calling
+// done itself.
+func (s *Store) AppendAsync(doc string, updates [][]byte, done func(seq int64, err error)) {
+	fail := func(err error) { done(0, fmt.Errorf("embedded: append %q: %w", doc, err)) }
+	if err := s.enter(context.Background()); err != nil {
+		fail(err)
+		return
+	}
+	// The read lock is held until the request is queued: Close takes the
+	// write lock before it closes s.appends, and the committer answers
+	// every request queued before that.
+	defer s.mu.RUnlock()
+	own, _, err := docstore.PrepareAppend(doc, updates)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.appends <- &appendRequest{ctx: context.Background(), doc: doc, updates: own, answer: func(seq int64, err error) {
+		if err != nil {
+			fail(err)
+			return
+		}
+		done(seq, nil)
+	}}
+}
+
 // Compact implements docstore.Store.
 func (s *Store) Compact(ctx context.Context, doc string, snapshot []byte, throughSeq int64, trigger docstore.Trigger) (docstore.Version, error) {
 	v, err := s.compact(ctx, doc, snapshot, throughSeq, trigger)

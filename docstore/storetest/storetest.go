@@ -77,6 +77,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"Close", testClose},
 		{"CloseRacingOperations", testCloseRacing},
 		{"Reopen", testReopen},
+		{"AppendAsync", testAppendAsync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1165,4 +1166,121 @@ func AppendParallel(b *testing.B, s docstore.Store, names []string, updateSize i
 	})
 	ReportLatency(b, lat)
 	return n.Load()
+}
+
+// asyncResult is one answer of AppendAsync.
+type asyncResult struct {
+	seq int64
+	err error
+}
+
+// appendAsync calls AppendAsync and returns a channel that gets its
+// answer; the test fails if done is called more than once.
+func appendAsync(t *testing.T, s docstore.AsyncAppender, doc string, updates ...string) <-chan asyncResult {
+	t.Helper()
+	bs := make([][]byte, len(updates))
+	for i, u := range updates {
+		bs[i] = []byte(u)
+	}
+	ch := make(chan asyncResult, 2)
+	var calls atomic.Int32
+	s.AppendAsync(doc, bs, func(seq int64, err error) {
+		if calls.Add(1) > 1 {
+			t.Errorf("AppendAsync(%q): done called again (%d, %v)", doc, seq, err)
+			return
+		}
+		ch <- asyncResult{seq, err}
+	})
+	// AppendAsync keeps no reference to the updates.
+	for _, b := range bs {
+		clear(b)
+	}
+	return ch
+}
+
+func testAppendAsync(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	as, ok := s.(docstore.AsyncAppender)
+	if !ok {
+		t.Skipf("%T does not implement docstore.AsyncAppender", s)
+	}
+	ctx := t.Context()
+	wait := func(ch <-chan asyncResult) asyncResult {
+		t.Helper()
+		select {
+		case r := <-ch:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatal("AppendAsync: done not called in 30 s")
+		}
+		return asyncResult{}
+	}
+
+	// Answers carry the seqs Append would return, and the updates are
+	// stored in order with Append's.
+	r := wait(appendAsync(t, as, "doc", "a", "b"))
+	if r.err != nil || r.seq <= 0 {
+		t.Fatalf("AppendAsync = %d, %v; want a seq > 0", r.seq, r.err)
+	}
+	seq := mustAppend(t, s, "doc", "c")
+	if seq != r.seq+1 {
+		t.Fatalf("Append after AppendAsync ending at %d = %d, want %d", r.seq, seq, r.seq+1)
+	}
+	checkEntries(t, mustLoad(t, s, "doc"), []string{"a", "b", "c"})
+
+	// Many at once, over several documents, share commits and each gets
+	// its own consecutive seqs.
+	const docs, per = 5, 40
+	chans := make([][]<-chan asyncResult, docs)
+	for i := range per {
+		for d := range docs {
+			chans[d] = append(chans[d], appendAsync(t, as, fmt.Sprintf("many-%d", d), fmt.Sprint(i)))
+		}
+	}
+	for d := range docs {
+		var want []string
+		last := int64(0)
+		for i, ch := range chans[d] {
+			r := wait(ch)
+			if r.err != nil {
+				t.Fatalf("AppendAsync many-%d #%d: %v", d, i, r.err)
+			}
+			if r.seq <= last {
+				t.Fatalf("AppendAsync many-%d #%d: seq %d after %d", d, i, r.seq, last)
+			}
+			last = r.seq
+			want = append(want, fmt.Sprint(i))
+		}
+		checkEntries(t, mustLoad(t, s, fmt.Sprintf("many-%d", d)), want)
+	}
+
+	// Bad arguments are answered with Append's errors, and store nothing.
+	wantErr(t, "AppendAsync(no updates)", wait(appendAsync(t, as, "doc")).err, docstore.ErrEmpty)
+	wantErr(t, "AppendAsync(empty update)", wait(appendAsync(t, as, "doc", "")).err, docstore.ErrEmpty)
+	wantErr(t, "AppendAsync(bad name)", wait(appendAsync(t, as, "", "x")).err, docstore.ErrInvalidName)
+	checkEntries(t, mustLoad(t, s, "doc"), []string{"a", "b", "c"})
+	if _, err := s.Load(ctx, "new"); !errors.Is(err, docstore.ErrNotFound) {
+		t.Fatalf("Load(new) = %v, want ErrNotFound", err)
+	}
+
+	// Appends queued when Close starts are answered (committed), and
+	// later ones get ErrClosed.
+	pending := make([]<-chan asyncResult, 0, 20)
+	for i := range cap(pending) {
+		pending = append(pending, appendAsync(t, as, "closing", fmt.Sprint(i)))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for i, ch := range pending {
+		if r := wait(ch); r.err != nil {
+			t.Fatalf("AppendAsync queued before Close #%d: %v", i, r.err)
+		}
+	}
+	wantErr(t, "AppendAsync after Close", wait(appendAsync(t, as, "doc", "d")).err, docstore.ErrClosed)
+	var want []string
+	for i := range cap(pending) {
+		want = append(want, fmt.Sprint(i))
+	}
+	checkEntries(t, mustLoad(t, h.store(t, docstore.Retention{}), "closing"), want)
 }
