@@ -3,11 +3,11 @@
 #
 #   bench/load/compare.sh [-n ROUNDS] [-d DATA_PARENT] REV [REV...] -- COLLABBENCH_ARGS...
 #
-# Builds collabd at each REV (a git revision, or "worktree" for the working
-# tree as it is), then runs collabbench against each build in turn, ROUNDS
-# times (default 3): build A, build B, build A, ... so that the drift of a
-# shared, noisy machine hits every build alike. Each collabd gets a new
-# --data-dir under DATA_PARENT (default $TMPDIR or /tmp; /dev/shm takes the
+# Builds collabd at each REV (a git revision, "worktree" for the working
+# tree as it is, or bin:PATH for a collabd built already), then runs
+# collabbench against each build in turn, ROUNDS times (default 3): build A,
+# build B, build A, ... so that the drift of a shared, noisy machine hits
+# every build alike. Each collabd gets a new --data-dir under DATA_PARENT (default $TMPDIR or /tmp; /dev/shm takes the
 # disk out). Prints every run's server CPU per delivered frame, fan-out
 # latency and the other processes' load, then each build's medians. Builds
 # are labelled N:REV, so a revision may be given twice: an A/A run shows
@@ -38,7 +38,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ $# -gt 0 ] && shift
 if [ "${#REVS[@]}" -eq 0 ] || [ $# -eq 0 ]; then
-  sed -n '2,17p' "$0" >&2
+  sed -n '2,18p' "$0" >&2
   exit 2
 fi
 PORT="${BENCH_PORT:-18931}"
@@ -54,7 +54,9 @@ go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
 for i in "${!REVS[@]}"; do
   rev="${REVS[$i]}"
   echo "building collabd $rev" >&2
-  if [ "$rev" = worktree ]; then
+  if [ "${rev#bin:}" != "$rev" ]; then
+    cp "${rev#bin:}" "$WORK/collabd-$i" || exit 1
+  elif [ "$rev" = worktree ]; then
     go build -o "$WORK/collabd-$i" ./cmd/collabd || exit 1
   else
     mkdir -p "$WORK/src-$i"

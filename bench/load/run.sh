@@ -170,6 +170,10 @@ NOISY="${BENCH_NOISY_CORES:-0.5}"
 # The disk under the stores: collabd relays an update only after its commit.
 FSYNC="$("$WORK/collabbench" fsync -dir "$TMP_PARENT" -duration 5s -rate 200 2>&1)"
 echo "$FSYNC" >&2
+# What a wake from idle costs a Go program here today: CPU per delivered
+# frame moves with it (bench/load/README.md, "Where the CPU goes now").
+WAKE="$("$WORK/collabbench" wake -interval 5ms -count 1000 2>&1)"
+echo "$WAKE" >&2
 
 # 1. One room, 50 clients, one writer at 200 updates/s.
 scenario 1-one-room "$TMP_PARENT" -rooms 1 -clients 50 -rate 200 \
@@ -235,6 +239,8 @@ fi
   echo
   echo "\$ collabbench fsync -dir $TMP_PARENT -duration 5s -rate 200"
   echo "$FSYNC"
+  echo "\$ collabbench wake -interval 5ms -count 1000"
+  echo "$WAKE"
   echo '```'
   echo
   echo "\"other load\" is the CPU the rest of the machine used during the measured window"

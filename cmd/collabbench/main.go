@@ -23,7 +23,8 @@
 //
 // "collabbench summarize A.json B.json ..." prints the reports that -json
 // wrote as one Markdown table. "collabbench fsync -dir DIR" measures the
-// latency of write + fdatasync on the disk a store would use.
+// latency of write + fdatasync on the disk a store would use; "collabbench
+// wake" what it costs a Go program on this machine to wake from idle.
 package main
 
 import (
@@ -248,6 +249,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return summarize(args[1:], stdout)
 		case "fsync":
 			return fsyncProbe(args[1:], stdout)
+		case "wake":
+			return wakeProbe(args[1:], stdout)
 		}
 	}
 	c, err := parseConfig(args, stderr)

@@ -142,3 +142,22 @@ func TestFsyncProbe(t *testing.T) {
 		t.Error("a two-minute probe was accepted")
 	}
 }
+
+func TestWakeProbe(t *testing.T) {
+	var out strings.Builder
+	if err := run(t.Context(), []string{"wake", "-interval", "2ms", "-count", "20"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "20 wakes after 2ms asleep") || !strings.Contains(out.String(), "context switches per wake") {
+		t.Errorf("output %q", out.String())
+	}
+	for _, args := range [][]string{
+		{"wake", "-interval", "2s"},
+		{"wake", "-count", "0"},
+		{"wake", "-interval", "1s", "-count", "61"},
+	} {
+		if err := run(t.Context(), args, &out, &out); err == nil {
+			t.Errorf("%q was accepted", args)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 
 func selfCPU() time.Duration { return 0 }
 
+func selfSwitches() int64 { return 0 }
+
 // The tool reads /proc and is meant for Linux; elsewhere it builds, and
 // sampling the server reports errors.
 
