@@ -19,7 +19,7 @@ step "PostgreSQL (for the postgres store's tests)"
 # The machines this project runs on have a PostgreSQL server; start it if it
 # is down, install it if it is missing (as root, from Debian's packages).
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 ||
+  (apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql) >/dev/null 2>&1 ||
     echo "could not install postgresql"
 fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -34,7 +34,7 @@ if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then echo "postgres ready"; e
 step "chromium (the demo's browser test)"
 if [ ! -x /usr/bin/chromium ] && [ -z "${COLLABD_CHROMIUM:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null
   elif [ "${CI:-}" = "true" ]; then
     echo "chromium is required under CI" >&2; exit 1
   else

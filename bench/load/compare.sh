@@ -4,14 +4,15 @@
 #   bench/load/compare.sh [-n ROUNDS] [-d DATA_PARENT] REV [REV...] -- COLLABBENCH_ARGS...
 #
 # Builds collabd at each REV (a git revision, "worktree" for the working
-# tree as it is, or bin:PATH for a collabd built already), then runs
+# tree as it is, bin:PATH for a collabd built already, or "ref" for
+# y-websocket's own server, the reference of bench/load/run.sh), then runs
 # collabbench against each build in turn, ROUNDS times (default 3): build A,
 # build B, build A, ... so that the drift of a shared, noisy machine hits
-# every build alike. Each collabd gets a new --data-dir under DATA_PARENT (default $TMPDIR or /tmp; /dev/shm takes the
-# disk out). Prints every run's server CPU per delivered frame, fan-out
-# latency and the other processes' load, then each build's medians. Builds
-# are labelled N:REV, so a revision may be given twice: an A/A run shows
-# the machine's noise.
+# every build alike. Each collabd gets a new --data-dir under DATA_PARENT
+# (default $TMPDIR or /tmp; /dev/shm takes the disk out). Prints every
+# run's server CPU per delivered frame, fan-out latency and the other
+# processes' load, then each build's medians. Builds are labelled N:REV, so
+# a revision may be given twice: an A/A run shows the machine's noise.
 #
 # Example (the 100-room scenario, shorter):
 #   bench/load/compare.sh HEAD~1 HEAD -- -rooms 100 -clients 500 -rate 20 \
@@ -38,7 +39,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ $# -gt 0 ] && shift
 if [ "${#REVS[@]}" -eq 0 ] || [ $# -eq 0 ]; then
-  sed -n '2,18p' "$0" >&2
+  sed -n '2,19p' "$0" >&2
   exit 2
 fi
 PORT="${BENCH_PORT:-18931}"
@@ -54,7 +55,9 @@ go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
 for i in "${!REVS[@]}"; do
   rev="${REVS[$i]}"
   echo "building collabd $rev" >&2
-  if [ "${rev#bin:}" != "$rev" ]; then
+  if [ "$rev" = ref ]; then
+    [ -f node_modules/y-websocket-ref/bin/server.js ] || { echo "ref: run npm ci first" >&2; exit 1; }
+  elif [ "${rev#bin:}" != "$rev" ]; then
     cp "${rev#bin:}" "$WORK/collabd-$i" || exit 1
   elif [ "$rev" = worktree ]; then
     go build -o "$WORK/collabd-$i" ./cmd/collabd || exit 1
@@ -73,8 +76,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for i in "${!REVS[@]}"; do
     data="$(mktemp -d "$PARENT/collabd-data.XXXXXX")"
     out="$WORK/run-$i-$r.json"
+    server="$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data"
+    if [ "${REVS[$i]}" = ref ]; then
+      server="env HOST=127.0.0.1 PORT=$PORT node $PWD/node_modules/y-websocket-ref/bin/server.js"
+    fi
     nice -n "$BENCH_NICE" "$WORK/collabbench" \
-      -server-cmd "$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data" \
+      -server-cmd "$server" \
       -url "ws://127.0.0.1:$PORT" -json "$out" "$@" >"$WORK/run-$i-$r.txt" 2>&1
     status=$?
     rm -rf "$data"
