@@ -332,11 +332,13 @@ func (s *Store) commitBatch(reqs []*appendRequest) {
 		buf = appendWALRecord(buf, &recs[i])
 	}
 	s.commits.Add(1)
+	s.writing.Store(int64(time.Since(s.epoch)) + 1)
 	_, err := l.file.WriteAt(buf, l.size)
 	s.event("log-written")
 	if err == nil {
 		err = datasync(l.file)
 	}
+	s.writing.Store(0)
 	if err != nil {
 		// The file's state is unknown now (part of the write may be on
 		// disk, and after a failed fsync even earlier writes may be

@@ -175,6 +175,10 @@ type Options struct {
 	// CPU).
 	FoldInterval time.Duration
 
+	// StallTimeout is how long a write + fdatasync of the log may take
+	// before Ping reports the store as stalled (a hung disk). Default 30 s.
+	StallTimeout time.Duration
+
 	// hook, if set (by tests), is called by the committer at the points
 	// named in its calls to Store.event.
 	hook func(event string)
@@ -198,6 +202,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FoldInterval <= 0 {
 		o.FoldInterval = 10 * time.Second
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
 	}
 	return o
 }
@@ -229,6 +236,13 @@ type Store struct {
 	unfolded atomic.Int64
 	// failed is set, once, when the log can no longer be written.
 	failed atomic.Pointer[error]
+	// writing is when the log write under way started (nanoseconds since
+	// epoch, on the monotonic clock, plus 1), 0 when none is: Ping
+	// reports a write or fdatasync that has not returned for
+	// StallTimeout, since a room waiting for its AppendAsync has no
+	// timeout of its own.
+	writing atomic.Int64
+	epoch   time.Time
 	// rotateErr is why the log could not be replaced by a fresh one last
 	// time it was due, nil if it was.
 	rotateErr atomic.Pointer[error]
@@ -262,6 +276,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:          path,
 		walPath:       path + "-wal",
 		opts:          opts,
+		epoch:         time.Now(),
 		appends:       make(chan *appendRequest, opts.MaxBatch),
 		folds:         make(chan *foldRequest),
 		committerDone: make(chan struct{}),
@@ -943,6 +958,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if p := s.rotateErr.Load(); p != nil {
 		return fmt.Errorf("embedded: ping: %w", *p)
+	}
+	if w := s.writing.Load(); w != 0 {
+		if d := time.Since(s.epoch) - time.Duration(w-1); d >= s.opts.StallTimeout {
+			return fmt.Errorf("embedded: ping: a write and fdatasync of the log %s has not returned for %v", s.walPath, d.Round(time.Second))
+		}
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		var id storeID

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,5 +369,51 @@ func storetestAppendMany(t *testing.T, s *Store, writers, n int) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPingReportsStalledLogWrite: a log write or fdatasync that does not
+// return (a hung disk) makes Ping fail after StallTimeout, since a room
+// waiting for its AppendAsync has no deadline of its own; once it returns,
+// Ping is fine again.
+func TestPingReportsStalledLogWrite(t *testing.T) {
+	var (
+		stall   atomic.Bool
+		entered = make(chan struct{}, 1)
+		release = make(chan struct{})
+	)
+	s := openT(t, filepath.Join(t.TempDir(), "collabd.db"), Options{StallTimeout: 50 * time.Millisecond,
+		hook: func(event string) {
+			if event == "log-written" && stall.Load() {
+				entered <- struct{}{}
+				<-release
+			}
+		}})
+	ctx := t.Context()
+	if _, err := s.Append(ctx, "doc", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond) // longer than StallTimeout, with no write under way
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an idle store: %v", err)
+	}
+	stall.Store(true)
+	done := make(chan error, 1)
+	s.AppendAsync("doc", [][]byte{[]byte("b")}, func(_ int64, err error) { done <- err })
+	<-entered
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping at the start of a write: %v", err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "has not returned") {
+		t.Fatalf("Ping during a stalled write = %v, want the stall reported", err)
+	}
+	stall.Store(false)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("AppendAsync: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the write returned: %v", err)
 	}
 }
