@@ -637,19 +637,32 @@ func (s *Store) AppendAsync(doc string, updates [][]byte, done func(seq int64, e
 	// The read lock is held until the request is queued: Close takes the
 	// write lock before it closes s.appends, and the committer answers
 	// every request queued before that.
-	defer s.mu.RUnlock()
 	own, _, err := docstore.PrepareAppend(doc, updates)
 	if err != nil {
+		s.mu.RUnlock()
 		fail(err)
 		return
 	}
-	s.appends <- &appendRequest{ctx: context.Background(), doc: doc, updates: own, answer: func(seq int64, err error) {
+	req := &appendRequest{ctx: context.Background(), doc: doc, updates: own, answer: func(seq int64, err error) {
 		if err != nil {
 			fail(err)
 			return
 		}
 		done(seq, nil)
 	}}
+	select {
+	case s.appends <- req:
+		s.mu.RUnlock()
+	default:
+		// The queue is full: the committer is stuck in a slow write.
+		// The caller (a room, which goes on serving presence and joins
+		// meanwhile) must not wait for it, so a goroutine queues the
+		// request, holding the read lock for it until then.
+		go func() {
+			s.appends <- req
+			s.mu.RUnlock()
+		}()
+	}
 }
 
 // Compact implements docstore.Store.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -415,5 +416,55 @@ func TestPingReportsStalledLogWrite(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping after the write returned: %v", err)
+	}
+}
+
+// TestAppendAsyncDoesNotWaitForAFullQueue: while the committer is stuck in
+// a write, AppendAsync returns at once even when its queue is full, and
+// every append is answered once the write returns.
+func TestAppendAsyncDoesNotWaitForAFullQueue(t *testing.T) {
+	var (
+		stall   atomic.Bool
+		entered = make(chan struct{}, 1)
+		release = make(chan struct{})
+	)
+	stall.Store(true)
+	s := openT(t, filepath.Join(t.TempDir(), "collabd.db"), Options{MaxBatch: 2,
+		hook: func(event string) {
+			if event == "log-written" && stall.CompareAndSwap(true, false) {
+				entered <- struct{}{}
+				<-release
+			}
+		}})
+	const n = 10 // the queue holds MaxBatch
+	answers := make(chan error, n)
+	done := func(_ int64, err error) { answers <- err }
+	s.AppendAsync("doc", [][]byte{[]byte("0")}, done)
+	<-entered // the committer holds the first one in its write
+	returned := make(chan struct{})
+	go func() {
+		for i := 1; i < n; i++ {
+			s.AppendAsync("doc", [][]byte{[]byte(fmt.Sprint(i))}, done)
+		}
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		close(release)
+	case <-time.After(5 * time.Second):
+		close(release) // so that the store can close
+		t.Fatal("AppendAsync waited for the stuck committer")
+	}
+	for range n {
+		if err := <-answers; err != nil {
+			t.Fatalf("AppendAsync: %v", err)
+		}
+	}
+	st, err := s.Load(t.Context(), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Entries) != n {
+		t.Fatalf("%d entries stored, want %d", len(st.Entries), n)
 	}
 }
