@@ -85,7 +85,9 @@ export function buildSession ({ Y, version, name, seed, gc, roots, updates, chec
     if (!(K > 0 && K < updates.length)) continue
     const d = freshDoc(Y, gc)
     for (let i = 0; i < K; i++) Y.applyUpdate(d, updates[i])
-    checkpoints.push({ after: K, stateVector: svToObject(Y, Y.encodeStateVector(d)), content: canonicalContent(d, roots) })
+    // state: the receiver's own deletions so far (formatting cleanup)
+    // differ from the final state's, see ydoc's runSession.
+    checkpoints.push({ after: K, stateVector: svToObject(Y, Y.encodeStateVector(d)), content: canonicalContent(d, roots), state: b64(Y.encodeStateAsUpdate(d)) })
     d.destroy()
   }
   const r = freshDoc(Y, gc)
