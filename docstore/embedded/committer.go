@@ -78,11 +78,14 @@ type appendRequest struct {
 
 // finish answers r: exactly once, without blocking the committer.
 func (r *appendRequest) finish(res appendResult) {
-	if r.answer != nil {
-		r.answer(res.seq, res.err)
+	if r.answer == nil {
+		r.done <- res // Append wraps the error itself
 		return
 	}
-	r.done <- res
+	if res.err != nil {
+		res.err = appendError(r.doc, res.err)
+	}
+	r.answer(res.seq, res.err)
 }
 
 type appendResult struct {

@@ -597,9 +597,14 @@ func snapshot(b *bolt.Bucket, id int64) ([]byte, error) {
 func (s *Store) Append(ctx context.Context, doc string, updates ...[]byte) (int64, error) {
 	seq, err := s.append(ctx, doc, updates)
 	if err != nil {
-		return 0, fmt.Errorf("embedded: append %q: %w", doc, err)
+		return 0, appendError(doc, err)
 	}
 	return seq, nil
+}
+
+// appendError is the error of an Append or AppendAsync of doc.
+func appendError(doc string, err error) error {
+	return fmt.Errorf("embedded: append %q: %w", doc, err)
 }
 
 func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64, error) {
@@ -629,9 +634,8 @@ func (s *Store) append(ctx context.Context, doc string, updates [][]byte) (int64
 // committer like an Append's, and the committer answers it by calling
 // done itself.
 func (s *Store) AppendAsync(doc string, updates [][]byte, done func(seq int64, err error)) {
-	fail := func(err error) { done(0, fmt.Errorf("embedded: append %q: %w", doc, err)) }
 	if err := s.enter(context.Background()); err != nil {
-		fail(err)
+		done(0, appendError(doc, err))
 		return
 	}
 	// The read lock is held until the request is queued: Close takes the
@@ -640,16 +644,10 @@ func (s *Store) AppendAsync(doc string, updates [][]byte, done func(seq int64, e
 	own, _, err := docstore.PrepareAppend(doc, updates)
 	if err != nil {
 		s.mu.RUnlock()
-		fail(err)
+		done(0, appendError(doc, err))
 		return
 	}
-	req := &appendRequest{ctx: context.Background(), doc: doc, updates: own, answer: func(seq int64, err error) {
-		if err != nil {
-			fail(err)
-			return
-		}
-		done(seq, nil)
-	}}
+	req := &appendRequest{ctx: context.Background(), doc: doc, updates: own, answer: done}
 	select {
 	case s.appends <- req:
 		s.mu.RUnlock()

@@ -383,7 +383,10 @@ func TestPingReportsStalledLogWrite(t *testing.T) {
 		entered = make(chan struct{}, 1)
 		release = make(chan struct{})
 	)
-	s := openT(t, filepath.Join(t.TempDir(), "collabd.db"), Options{StallTimeout: 50 * time.Millisecond,
+	// Generous, so that a slow machine does not see a stall in the
+	// moment between the hook's signal and the first Ping.
+	const stallTimeout = 300 * time.Millisecond
+	s := openT(t, filepath.Join(t.TempDir(), "collabd.db"), Options{StallTimeout: stallTimeout,
 		hook: func(event string) {
 			if event == "log-written" && stall.Load() {
 				entered <- struct{}{}
@@ -394,7 +397,7 @@ func TestPingReportsStalledLogWrite(t *testing.T) {
 	if _, err := s.Append(ctx, "doc", []byte("a")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(60 * time.Millisecond) // longer than StallTimeout, with no write under way
+	time.Sleep(stallTimeout + 50*time.Millisecond) // no write under way
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping of an idle store: %v", err)
 	}
@@ -405,7 +408,7 @@ func TestPingReportsStalledLogWrite(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping at the start of a write: %v", err)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(stallTimeout + 50*time.Millisecond)
 	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "has not returned") {
 		t.Fatalf("Ping during a stalled write = %v, want the stall reported", err)
 	}
