@@ -29,6 +29,21 @@
 // json.Valid, never re-serialized). Every operation that changes something
 // returns Changes, including the awareness message to broadcast to the room.
 //
+// # Who may speak for a client ID
+//
+// A connection may only set and remove the states of the client IDs it
+// introduced: the first connection whose entry for an ID is accepted owns
+// that ID until RemoveConn (its close) releases it. An entry that would
+// change an ID another connection owns is dropped and counted in
+// Changes.Spoofed, so that no connection can forge or erase someone else's
+// cursor. (Stock clients re-send the states they receive, and after 30 s
+// of silence they announce others' removal: the former lose to the clock
+// rule and are ignored as before, the latter count as spoofed.) A client
+// that reconnects before the server has noticed its old connection's end
+// would find its own ID owned by the dead connection; Options.MayTakeOver
+// lets the room hand the ID over when it knows both connections belong to
+// one user. Each connection owns at most Options.MaxClientsPerConn IDs.
+//
 // A State is bounded (Options.MaxClients, Options.MaxStateSize), keeps
 // tombstones only for Options.Timeout, and never reads the clock itself:
 // time is passed in, and should not go backwards from one call to the next.
@@ -56,6 +71,10 @@ const (
 	// DefaultTimeout is y-protocols' outdatedTimeout, used when
 	// Options.Timeout is zero.
 	DefaultTimeout = 30 * time.Second
+	// DefaultMaxClientsPerConn bounds the client IDs one connection may
+	// own when Options.MaxClientsPerConn is zero. A stock provider speaks
+	// for one ID; the margin covers apps that run several.
+	DefaultMaxClientsPerConn = 16
 )
 
 var (
@@ -81,6 +100,15 @@ type Options struct {
 	// Timeout is how long a state lives without renewal, and how long a
 	// tombstone is kept. 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxClientsPerConn bounds the client IDs one connection owns; entries
+	// introducing more are dropped (counted in Changes.Dropped). 0 means
+	// DefaultMaxClientsPerConn.
+	MaxClientsPerConn int
+	// MayTakeOver, if set, is asked whether connection conn may take over
+	// a client ID that connection owner owns (for a client that came back
+	// on a new connection before its old one's close was noticed). Nil
+	// never allows it.
+	MayTakeOver func(owner, conn ConnID) bool
 }
 
 // ConnID identifies a connection of the room to the State. The room picks
@@ -108,8 +136,12 @@ type Changes struct {
 	// clients whose state was renewed or replaced (equal or not), Removed
 	// clients whose state became null.
 	Added, Updated, Removed []uint64
-	// Dropped counts entries ignored because MaxClients was reached.
+	// Dropped counts entries ignored because MaxClients or
+	// MaxClientsPerConn was reached.
 	Dropped int
+	// Spoofed counts entries ignored because another connection owns their
+	// client ID.
+	Spoofed int
 	// Frame is an awareness message (a complete y-websocket frame) with the
 	// clock and state of every added and updated client and a null state for
 	// every removed one, in that order: what to broadcast to the room's
@@ -145,6 +177,13 @@ type State struct {
 	head    int
 	gen     uint64 // counts Apply calls
 
+	// owner maps each claimed client ID to the connection that owns it;
+	// owned counts the IDs of each connection. Ownership outlives the
+	// client's record (a forgotten tombstone), so that an ID stays its
+	// owner's for as long as the owner is connected.
+	owner map[uint64]ConnID
+	owned map[ConnID]int
+
 	// scratch space reused by Apply
 	entries []yprotocol.AwarenessEntry
 	touched []touch
@@ -166,7 +205,10 @@ func New(opts Options) *State {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	return &State{opts: opts, clients: make(map[uint64]client)}
+	if opts.MaxClientsPerConn <= 0 {
+		opts.MaxClientsPerConn = DefaultMaxClientsPerConn
+	}
+	return &State{opts: opts, clients: make(map[uint64]client), owner: make(map[uint64]ConnID), owned: make(map[ConnID]int)}
 }
 
 // Len is the number of clients with a state.
@@ -212,12 +254,20 @@ func (s *State) Apply(conn ConnID, update []byte, now time.Time) (Changes, error
 	s.gen++
 	touched := s.touched[:0]
 	defer func() { s.touched = touched[:0] }()
-	var dropped int
+	var dropped, spoofed int
 	for _, e := range entries {
 		c, known := s.clients[e.ClientID]
 		present := known && c.state != nil
 		null := e.IsNull()
 		if !(c.clock < e.Clock || (c.clock == e.Clock && null && present)) {
+			continue
+		}
+		switch s.claim(conn, e.ClientID, known) {
+		case claimSpoofed:
+			spoofed++
+			continue
+		case claimFull:
+			dropped++
 			continue
 		}
 		if !known && !s.makeRoom() {
@@ -257,10 +307,54 @@ func (s *State) Apply(conn ConnID, update []byte, now time.Time) (Changes, error
 			ch.Removed = append(ch.Removed, t.id)
 		}
 	}
-	ch.Dropped = dropped
+	ch.Dropped, ch.Spoofed = dropped, spoofed
 	ch.Frame = s.frame(ch)
 	return ch, nil
 }
+
+type claimResult int
+
+const (
+	claimOK      claimResult = iota
+	claimSpoofed             // another connection owns the ID
+	claimFull                // conn owns MaxClientsPerConn IDs already
+)
+
+// claim decides whether conn may change client id, taking ownership of
+// an unowned ID. Connection 0 (no connection) may change unowned IDs and
+// never owns one. An entry for an unknown ID that the State then cannot
+// track (makeRoom) leaves a claim behind; it is released with the rest of
+// conn's IDs.
+func (s *State) claim(conn ConnID, id uint64, known bool) claimResult {
+	owner, owned := s.owner[id]
+	switch {
+	case owned && owner == conn:
+		return claimOK
+	case owned && (conn == 0 || s.opts.MayTakeOver == nil || !s.opts.MayTakeOver(owner, conn)):
+		return claimSpoofed
+	case conn == 0:
+		return claimOK
+	case s.owned[conn] >= s.opts.MaxClientsPerConn:
+		return claimFull
+	}
+	if owned {
+		s.release(owner, id)
+	}
+	s.owner[id] = conn
+	s.owned[conn]++
+	return claimOK
+}
+
+// release drops conn's ownership of id.
+func (s *State) release(conn ConnID, id uint64) {
+	delete(s.owner, id)
+	if s.owned[conn]--; s.owned[conn] <= 0 {
+		delete(s.owned, conn)
+	}
+}
+
+// Owner returns the connection that owns client id, 0 if none does.
+func (s *State) Owner(id uint64) ConnID { return s.owner[id] }
 
 // makeRoom reports whether a new client ID may be tracked, forgetting the
 // oldest tombstone if the State is full. Tombstones made by the Apply call
@@ -310,7 +404,8 @@ func (s *State) pushTomb(id uint64, at time.Time) {
 // RemoveConn removes the clients whose state connection conn delivered last,
 // for when conn closes: their states become tombstones with unchanged
 // clocks, and Changes.Frame tells the other connections (an equal clock with
-// a null state removes a client at every peer).
+// a null state removes a client at every peer). The IDs conn owned are
+// released.
 func (s *State) RemoveConn(conn ConnID, now time.Time) Changes {
 	if conn == 0 {
 		return Changes{}
@@ -322,6 +417,13 @@ func (s *State) RemoveConn(conn ConnID, now time.Time) Changes {
 		}
 	}
 	s.remove(ch.Removed, now)
+	if s.owned[conn] > 0 {
+		for id, o := range s.owner {
+			if o == conn {
+				s.release(conn, id)
+			}
+		}
+	}
 	ch.Frame = s.frame(ch)
 	return ch
 }

@@ -127,7 +127,7 @@ func TestClockRule(t *testing.T) {
 			for _, e := range tt.before {
 				mustApply(t, s, 1, t0, e)
 			}
-			ch := mustApply(t, s, 2, t0.Add(time.Second), tt.in)
+			ch := mustApply(t, s, 1, t0.Add(time.Second), tt.in)
 			var got string
 			switch {
 			case len(ch.Added) == 1:
@@ -314,20 +314,81 @@ func TestRemoveConn(t *testing.T) {
 	}
 }
 
-func TestConnOwnershipFollowsLastAcceptedState(t *testing.T) {
+func TestOwnership(t *testing.T) {
 	s := New(Options{})
-	mustApply(t, s, 1, t0, entry(1, 1, `{}`))
-	mustApply(t, s, 2, t0, entry(1, 1, `{}`)) // echo: rejected, ownership stays
-	if c, _ := s.Get(1); c.Conn != 1 {
-		t.Fatalf("owner %d after an echo, want 1", c.Conn)
+	mustApply(t, s, 1, t0, entry(1, 1, `{"me":1}`))
+	// Another connection can neither replace nor remove client 1's state,
+	// whatever the clock.
+	for _, e := range []yprotocol.AwarenessEntry{entry(1, 2, `{"forged":1}`), entry(1, 1, ""), entry(1, 9, "")} {
+		if ch := mustApply(t, s, 2, t0, e); !ch.Empty() || ch.Spoofed != 1 {
+			t.Errorf("conn 2 sent %+v: changes %+v, want 1 spoofed", e, ch)
+		}
 	}
-	// The client reconnected on 2 before 1's close was noticed.
-	mustApply(t, s, 2, t0, entry(1, 2, `{}`))
+	if c, _ := s.Get(1); string(c.State) != `{"me":1}` || c.Clock != 1 {
+		t.Fatalf("client 1 = %+v after forgeries", c)
+	}
+	// An echo of the current state is not a forgery: it loses to the clock.
+	if ch := mustApply(t, s, 2, t0, entry(1, 1, `{"me":1}`)); ch.Spoofed != 0 || !ch.Empty() {
+		t.Errorf("echo: %+v", ch)
+	}
+	// The owner removes and renews its own state; it keeps the ID while
+	// connected, even once the tombstone is forgotten.
+	mustApply(t, s, 1, t0, entry(1, 2, ""))
+	s.Expire(t0.Add(time.Hour))
+	if _, ok := s.Get(1); ok {
+		t.Fatal("tombstone not forgotten")
+	}
+	if ch := mustApply(t, s, 2, t0.Add(time.Hour), entry(1, 3, `{}`)); ch.Spoofed != 1 {
+		t.Errorf("conn 2 claimed a forgotten tombstone of a live owner: %+v", ch)
+	}
+	if ch := mustApply(t, s, 1, t0.Add(time.Hour), entry(1, 3, `{}`)); !slices.Equal(ch.Added, []uint64{1}) {
+		t.Errorf("owner renewing: %+v", ch)
+	}
+	// Closing the owner releases the ID: the next connection may claim it.
+	s.RemoveConn(1, t0.Add(time.Hour))
+	if s.Owner(1) != 0 {
+		t.Fatalf("owner %d after RemoveConn", s.Owner(1))
+	}
+	if ch := mustApply(t, s, 2, t0.Add(time.Hour), entry(1, 4, `{}`)); !slices.Equal(ch.Added, []uint64{1}) || s.Owner(1) != 2 {
+		t.Errorf("claim after release: %+v, owner %d", ch, s.Owner(1))
+	}
+	// Connection 0 belongs to nobody: it cannot change an owned ID.
+	if ch := mustApply(t, s, 0, t0.Add(time.Hour), entry(1, 5, "")); ch.Spoofed != 1 {
+		t.Errorf("conn 0: %+v", ch)
+	}
+}
+
+func TestTakeOver(t *testing.T) {
+	sameUser := map[ConnID]string{1: "ada", 2: "ada", 3: "bob"}
+	s := New(Options{MayTakeOver: func(owner, conn ConnID) bool { return sameUser[owner] == sameUser[conn] }})
+	mustApply(t, s, 1, t0, entry(1, 1, `{}`))
+	if ch := mustApply(t, s, 3, t0, entry(1, 2, `{}`)); ch.Spoofed != 1 {
+		t.Fatalf("another user took the ID over: %+v", ch)
+	}
+	// Ada reconnected on 2 before 1's close was noticed.
+	if ch := mustApply(t, s, 2, t0, entry(1, 2, `{}`)); !slices.Equal(ch.Updated, []uint64{1}) || s.Owner(1) != 2 {
+		t.Fatalf("take-over: %+v, owner %d", ch, s.Owner(1))
+	}
 	if ch := s.RemoveConn(1, t0); !ch.Empty() {
 		t.Errorf("closing the old connection removed the client: %+v", ch)
 	}
-	if ch := s.RemoveConn(2, t0); !slices.Equal(ch.Removed, []uint64{1}) {
-		t.Errorf("closing the current connection: %+v", ch)
+	if ch := s.RemoveConn(2, t0); !slices.Equal(ch.Removed, []uint64{1}) || s.Owner(1) != 0 {
+		t.Errorf("closing the current connection: %+v, owner %d", ch, s.Owner(1))
+	}
+}
+
+func TestMaxClientsPerConn(t *testing.T) {
+	s := New(Options{MaxClientsPerConn: 2})
+	ch := mustApply(t, s, 1, t0, entry(1, 1, `{}`), entry(2, 1, `{}`), entry(3, 1, `{}`))
+	if !slices.Equal(ch.Added, []uint64{1, 2}) || ch.Dropped != 1 {
+		t.Fatalf("changes %+v, want 2 added and 1 dropped", ch)
+	}
+	if ch := mustApply(t, s, 2, t0, entry(3, 1, `{}`)); !slices.Equal(ch.Added, []uint64{3}) {
+		t.Errorf("another connection's first ID: %+v", ch)
+	}
+	s.RemoveConn(1, t0)
+	if ch := mustApply(t, s, 1, t0, entry(4, 1, `{}`)); !slices.Equal(ch.Added, []uint64{4}) {
+		t.Errorf("after release: %+v", ch)
 	}
 }
 

@@ -208,3 +208,54 @@ func (r *Registry) callRoom(ctx context.Context, rm *Room, fn func(rm *Room, rep
 		return ctx.Err()
 	}
 }
+
+// Deleter is implemented by stores that can delete a document
+// (docstore.Store does).
+type Deleter interface {
+	Delete(ctx context.Context, doc string) error
+}
+
+// Delete removes the document called name and its history: its live
+// connections are closed with CloseDeleted, what the room accepted is
+// stored first (so nothing is left half-written), then the store deletes
+// the document, and the room goes on with an empty one. A later connect
+// starts empty. (Clients that kept a copy of the document will write it
+// back if they reconnect: the application should discard them.) A
+// document that is neither live nor stored is ErrNotFound.
+func (r *Registry) Delete(ctx context.Context, name string) error {
+	var del Deleter
+	if st := r.opts.Store; st != nil {
+		d, ok := st.(Deleter)
+		if !ok {
+			return ErrNoHistory
+		}
+		del = d
+	}
+	return r.roomCall(ctx, name, func(rm *Room, reply func(error)) {
+		if !rm.exists {
+			reply(ErrNotFound)
+			return
+		}
+		for c := range rm.conns {
+			rm.kick(c, CloseDeleted)
+		}
+		ctx, cancel := context.WithTimeout(ctx, rm.reg.opts.OpTimeout)
+		defer cancel()
+		if err := rm.drainPersist(ctx); err != nil {
+			reply(fmt.Errorf("deleting %q: storing pending updates first: %w", name, err))
+			return
+		}
+		if del != nil {
+			if err := del.Delete(ctx, name); err != nil && !errors.Is(err, docstore.ErrNotFound) {
+				reply(fmt.Errorf("deleting %q: %w", name, err))
+				return
+			}
+		}
+		rm.doc = ydoc.New(ydoc.Options{})
+		rm.aware = rm.newAwareness()
+		rm.exists = false
+		rm.docSize, rm.logBytes, rm.lastSeq, rm.baseSeq = 0, 0, 0, 0
+		rm.log.Info("document deleted")
+		reply(nil)
+	})
+}

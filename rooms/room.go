@@ -50,6 +50,12 @@ type Room struct {
 	stopOnce  sync.Once
 
 	joining int // joins in flight; guarded by reg.mu
+	// For Options.MaxRooms, guarded by reg.mu: since when the room has had
+	// no connections (zero while it has some), and whether it was told to
+	// hibernate (evict has a token then).
+	idleSince time.Time
+	evicting  bool
+	evict     chan struct{}
 
 	loaded  bool
 	loadErr error
@@ -114,6 +120,8 @@ func newRoom(reg *Registry, name string) *Room {
 		asyncWake:  make(chan struct{}, 1),
 		conns:      make(map[*Conn]struct{}),
 		persistRes: make(chan persistResult, 1),
+		idleSince:  time.Now(),
+		evict:      make(chan struct{}, 1),
 	}
 }
 
@@ -186,6 +194,11 @@ func (rm *Room) run() {
 			if rm.maybeHibernate() {
 				return
 			}
+		case <-rm.evict:
+			if rm.maybeHibernate() {
+				return
+			}
+			rm.reg.setEvicting(rm, false)
 		case <-rm.stop:
 			rm.shutdown()
 			return
@@ -193,10 +206,32 @@ func (rm *Room) run() {
 	}
 }
 
+// newAwareness returns an empty presence state for the room. A client ID
+// belongs to the connection that introduced it; a new connection of the
+// same authenticated user may take it over (the client reconnected before
+// its old connection's end was noticed).
+func (rm *Room) newAwareness() *awareness.State {
+	return awareness.New(awareness.Options{
+		Timeout: rm.reg.opts.AwarenessTimeout,
+		MayTakeOver: func(owner, conn awareness.ConnID) bool {
+			var ou, cu string
+			for c := range rm.conns {
+				switch awareness.ConnID(c.id) {
+				case owner:
+					ou = c.user
+				case conn:
+					cu = c.user
+				}
+			}
+			return cu != "" && ou == cu
+		},
+	})
+}
+
 // load reads the stored state into a new document.
 func (rm *Room) load() {
 	rm.doc = ydoc.New(ydoc.Options{})
-	rm.aware = awareness.New(awareness.Options{Timeout: rm.reg.opts.AwarenessTimeout})
+	rm.aware = rm.newAwareness()
 	st := rm.reg.opts.Store
 	if st == nil {
 		rm.loaded = true
@@ -268,6 +303,9 @@ func (rm *Room) maybeLeaveAfterFailedLoad() {
 }
 
 func (rm *Room) join(c *Conn) {
+	if len(rm.conns) == 0 {
+		rm.reg.setIdle(rm, false)
+	}
 	rm.conns[c] = struct{}{}
 	rm.idle.Stop()
 	// SyncStep1 carries only the state vector, never document content, so
@@ -289,6 +327,7 @@ func (rm *Room) drop(c *Conn) {
 	delete(rm.conns, c)
 	rm.broadcastAwareness(rm.aware.RemoveConn(awareness.ConnID(c.id), time.Now()))
 	if len(rm.conns) == 0 {
+		rm.reg.setIdle(rm, true)
 		rm.idle.Reset(rm.reg.opts.IdleTimeout)
 	}
 }
@@ -379,6 +418,10 @@ func (rm *Room) receive(c *Conn, frame []byte) {
 			ch, err := rm.aware.Apply(awareness.ConnID(c.id), m.Payload, time.Now())
 			if err != nil {
 				return err
+			}
+			if ch.Spoofed > 0 {
+				rm.reg.spoofed.Add(int64(ch.Spoofed))
+				rm.log.Debug("dropped presence for client IDs another connection owns", "conn", c.id, "entries", ch.Spoofed)
 			}
 			rm.broadcastAwareness(ch)
 		case yprotocol.KindQueryAwareness:

@@ -87,6 +87,11 @@ type Options struct {
 	// with trigger "threshold"), so loads stay fast.
 	CompactEntries int
 	CompactBytes   int
+	// MaxRooms bounds the rooms held in memory; 0 means no bound. A room
+	// that must be loaded while MaxRooms are in memory makes the room idle
+	// (without connections) the longest hibernate at once; if every room
+	// has connections, the new one is refused with ErrTooManyRooms.
+	MaxRooms int
 }
 
 func (o Options) withDefaults() Options {
@@ -139,6 +144,9 @@ var (
 	ErrNotFound = errors.New("rooms: document not found")
 	// ErrClosed reports an operation on a connection its room has closed.
 	ErrClosed = errors.New("rooms: connection closed")
+	// ErrTooManyRooms: Options.MaxRooms rooms are in memory and none of
+	// them is idle.
+	ErrTooManyRooms = errors.New("rooms: too many rooms in memory")
 )
 
 // CloseReason says why a room closed a connection; the transport maps it to
@@ -158,6 +166,8 @@ const (
 	CloseTooLarge
 	// CloseUnavailable: the room cannot serve (its storage failed).
 	CloseUnavailable
+	// CloseDeleted: the document was deleted.
+	CloseDeleted
 )
 
 func (r CloseReason) String() string {
@@ -172,6 +182,8 @@ func (r CloseReason) String() string {
 		return "document too large"
 	case CloseUnavailable:
 		return "room unavailable"
+	case CloseDeleted:
+		return "document deleted"
 	}
 	return "closed"
 }
@@ -197,9 +209,11 @@ type Registry struct {
 	mu       sync.Mutex
 	rooms    map[string]*Room // guarded by mu
 	shutdown bool             // guarded by mu
+	evicting int              // rooms told to hibernate for MaxRooms; guarded by mu
 
 	wg      sync.WaitGroup // room goroutines
 	connIDs atomic.Uint64
+	spoofed atomic.Int64
 	// storeErrors counts rooms whose last storage operation failed; the
 	// registry is not ready while it is above zero.
 	storeErrors atomic.Int64
@@ -219,6 +233,23 @@ func (r *Registry) Ready() error {
 	return nil
 }
 
+// has reports whether the room called name is in memory.
+func (r *Registry) has(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rooms[name] != nil
+}
+
+// Stats are counters of a registry's life so far.
+type Stats struct {
+	// Spoofed counts presence entries dropped because another connection
+	// owns their client ID.
+	Spoofed int64
+}
+
+// Stats returns the registry's counters.
+func (r *Registry) Stats() Stats { return Stats{Spoofed: r.spoofed.Load()} }
+
 // Len returns the number of rooms in memory.
 func (r *Registry) Len() int {
 	r.mu.Lock()
@@ -237,6 +268,9 @@ func (r *Registry) acquire(name string) (*Room, error) {
 	}
 	rm := r.rooms[name]
 	if rm == nil {
+		if max := r.opts.MaxRooms; max > 0 && len(r.rooms)-r.evicting >= max && !r.evictLocked() {
+			return nil, fmt.Errorf("%w (%d, every one with connections)", ErrTooManyRooms, max)
+		}
 		rm = newRoom(r, name)
 		r.rooms[name] = rm
 		r.wg.Add(1)
@@ -244,6 +278,63 @@ func (r *Registry) acquire(name string) (*Room, error) {
 	}
 	rm.joining++
 	return rm, nil
+}
+
+// evictLocked tells the room idle the longest to hibernate now and
+// reports whether there was one. The room stays registered until it has
+// stored its state, so memory may briefly hold one room more than
+// MaxRooms; rooms being evicted are not counted against it twice.
+func (r *Registry) evictLocked() bool {
+	var lru *Room
+	for _, rm := range r.rooms {
+		if rm.idleSince.IsZero() || rm.joining > 0 || rm.evicting {
+			continue
+		}
+		if lru == nil || rm.idleSince.Before(lru.idleSince) {
+			lru = rm
+		}
+	}
+	if lru == nil {
+		return false
+	}
+	lru.evicting = true
+	r.evicting++
+	select {
+	case lru.evict <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// setEvicting clears or sets rm's evicting mark (a room told to hibernate
+// that stays, because it could not store its state yet).
+func (r *Registry) setEvicting(rm *Room, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm.evicting != on {
+		rm.evicting = on
+		if on {
+			r.evicting++
+		} else {
+			r.evicting--
+		}
+	}
+}
+
+// setIdle records whether rm has connections, for the choice of a room to
+// evict. The room's goroutine calls it.
+func (r *Registry) setIdle(rm *Room, idle bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !idle {
+		rm.idleSince = time.Time{}
+		if rm.evicting { // a join came first: the room stays
+			rm.evicting = false
+			r.evicting--
+		}
+		return
+	}
+	rm.idleSince = time.Now()
 }
 
 // release ends a join in flight counted by acquire.
@@ -264,20 +355,34 @@ func (r *Registry) tryRemove(rm *Room, force bool) bool {
 	if r.rooms[rm.name] == rm {
 		delete(r.rooms, rm.name)
 	}
+	if rm.evicting {
+		rm.evicting = false
+		r.evicting--
+	}
 	return true
+}
+
+// JoinOptions describe a connection joining a room.
+type JoinOptions struct {
+	// ReadOnly connections may read and show presence but not change the
+	// document: their updates are answered with permission-denied.
+	ReadOnly bool
+	// User is the authenticated user, "" if unknown. A client reconnecting
+	// as the same (non-empty) user may take over its presence client ID
+	// from its previous connection before that one's close is noticed.
+	User string
 }
 
 // Join connects peer to the room called name, loading the room first if it
 // is not in memory. When Join returns, the peer has been sent the room's
 // state vector (SyncStep1) and presence, and frames it receives go to
-// Conn.Receive. readOnly connections may read and show presence but not
-// change the document.
-func (r *Registry) Join(ctx context.Context, name string, peer Peer, readOnly bool) (*Conn, error) {
+// Conn.Receive.
+func (r *Registry) Join(ctx context.Context, name string, peer Peer, o JoinOptions) (*Conn, error) {
 	rm, err := r.acquire(name)
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{room: rm, id: r.connIDs.Add(1), peer: peer, readOnly: readOnly}
+	c := &Conn{room: rm, id: r.connIDs.Add(1), peer: peer, readOnly: o.ReadOnly, user: o.User}
 	reply := make(chan error, 1)
 	if err := rm.post(ctx, event{kind: evJoin, conn: c, reply: reply}); err != nil {
 		r.release(rm)
@@ -332,6 +437,7 @@ type Conn struct {
 	id       uint64
 	peer     Peer
 	readOnly bool
+	user     string
 	left     atomic.Bool
 }
 

@@ -221,7 +221,7 @@ func updateFrame(u []byte) []byte { return yprotocol.AppendUpdate(nil, u) }
 func join(t *testing.T, reg *Registry, room string, readOnly bool) (*Conn, *fakePeer) {
 	t.Helper()
 	p := newPeer()
-	c, err := reg.Join(context.Background(), room, p, readOnly)
+	c, err := reg.Join(context.Background(), room, p, JoinOptions{ReadOnly: readOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestFailedLoadRefusesInsteadOfStartingEmpty(t *testing.T) {
 	st.failLoad = errors.New("disk on fire")
 	reg := NewRegistry(Options{Store: st, IdleTimeout: time.Millisecond})
 	defer reg.Shutdown(context.Background())
-	if _, err := reg.Join(context.Background(), "r", newPeer(), false); !errors.Is(err, ErrUnavailable) {
+	if _, err := reg.Join(context.Background(), "r", newPeer(), JoinOptions{}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("join: %v, want ErrUnavailable", err)
 	}
 	if st.appends != 0 || st.compacts != 0 {
@@ -450,7 +450,7 @@ func TestFailedLoadRefusesInsteadOfStartingEmpty(t *testing.T) {
 	st.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := reg.Join(context.Background(), "r", newPeer(), false)
+		_, err := reg.Join(context.Background(), "r", newPeer(), JoinOptions{})
 		if err == nil {
 			break
 		}
@@ -572,7 +572,7 @@ func TestJoinsRacingHibernationAreNeverLost(t *testing.T) {
 			e := newEditor(uint64(w + 1))
 			for i := range 30 {
 				p := newPeer()
-				c, err := reg.Join(context.Background(), "r", p, false)
+				c, err := reg.Join(context.Background(), "r", p, JoinOptions{})
 				if err != nil {
 					t.Error(err)
 					return
@@ -646,4 +646,167 @@ func allEqual(m map[uint64]string, want string) bool {
 		}
 	}
 	return true
+}
+
+func (s *memStore) Delete(_ context.Context, doc string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.docs[doc] == nil {
+		return docstore.ErrNotFound
+	}
+	delete(s.docs, doc)
+	return nil
+}
+
+// awarenessFrame is an awareness message setting client id's state.
+func awarenessFrame(id, clock uint64, state string) []byte {
+	return yprotocol.AppendAwareness(nil, []yprotocol.AwarenessEntry{{ClientID: id, Clock: clock, State: []byte(state)}})
+}
+
+func TestSpoofedAwarenessIsDropped(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore(), AwarenessBatch: -1})
+	defer reg.Shutdown(context.Background())
+	a, _ := join(t, reg, "r", false)
+	mallory, _ := join(t, reg, "r", false)
+	_, pc := join(t, reg, "r", false)
+	if err := a.Receive(context.Background(), awarenessFrame(42, 1, `{"name":"ada"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := pc.nextKind(t, yprotocol.KindAwareness); !bytes.Contains(m.Payload, []byte("ada")) {
+		t.Fatalf("relay %q", m.Payload)
+	}
+	// Mallory forges Ada's cursor, then her removal, then says who she is.
+	for _, f := range [][]byte{awarenessFrame(42, 2, `{"name":"forged"}`), awarenessFrame(42, 3, "null"), awarenessFrame(7, 1, `{"name":"mallory"}`)} {
+		if err := mallory.Receive(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first awareness message the others see after Ada's is Mallory's own.
+	m := pc.nextKind(t, yprotocol.KindAwareness)
+	if !bytes.Contains(m.Payload, []byte("mallory")) || bytes.Contains(m.Payload, []byte("forged")) {
+		t.Fatalf("after forgeries the room relayed %q", m.Payload)
+	}
+	if got := reg.Stats().Spoofed; got != 2 {
+		t.Errorf("spoofed = %d, want 2", got)
+	}
+}
+
+func TestSameUserTakesOverItsClientID(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore(), AwarenessBatch: -1})
+	defer reg.Shutdown(context.Background())
+	joinAs := func(user string) (*Conn, *fakePeer) {
+		p := newPeer()
+		c, err := reg.Join(context.Background(), "r", p, JoinOptions{User: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, p
+	}
+	old, _ := joinAs("ada")
+	_, watcher := joinAs("bob")
+	if err := old.Receive(context.Background(), awarenessFrame(42, 1, `{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	watcher.nextKind(t, yprotocol.KindAwareness)
+	// Ada's new connection, before the old one's end is noticed.
+	fresh, _ := joinAs("ada")
+	if err := fresh.Receive(context.Background(), awarenessFrame(42, 2, `{"v":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := watcher.nextKind(t, yprotocol.KindAwareness); !bytes.Contains(m.Payload, []byte(`{"v":2}`)) {
+		t.Fatalf("take-over relay %q", m.Payload)
+	}
+	// The old connection's close no longer removes Ada.
+	old.Leave()
+	bob2, _ := joinAs("bob")
+	if err := bob2.Receive(context.Background(), awarenessFrame(42, 3, `{"v":"bob"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Receive(context.Background(), awarenessFrame(42, 4, `{"v":4}`)); err != nil {
+		t.Fatal(err)
+	}
+	m := watcher.nextKind(t, yprotocol.KindAwareness)
+	if !bytes.Contains(m.Payload, []byte(`{"v":4}`)) {
+		t.Fatalf("after the old connection left: %q (another user's take-over must be refused)", m.Payload)
+	}
+}
+
+func TestMaxRoomsEvictsTheLongestIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		reg := NewRegistry(Options{Store: st, IdleTimeout: time.Hour, MaxRooms: 2})
+		defer reg.Shutdown(context.Background())
+		a, pa := join(t, reg, "a", false)
+		if err := a.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "in a"))); err != nil {
+			t.Fatal(err)
+		}
+		pa.nextKind(t, yprotocol.KindUpdate)
+		a.Leave()
+		time.Sleep(time.Second)
+		b, _ := join(t, reg, "b", false)
+		b.Leave()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// Both rooms are idle; "a" the longest: a third room evicts it.
+		_, _ = join(t, reg, "c", false)
+		synctest.Wait()
+		if reg.Len() != 2 || reg.has("a") || !reg.has("b") {
+			t.Fatalf("rooms after the third: %d, a %v, b %v", reg.Len(), reg.has("a"), reg.has("b"))
+		}
+		if got := st.content(t, "a"); got != "in a" {
+			t.Fatalf("evicted room stored %q", got)
+		}
+		// "b" goes next; then every room has a connection and a fourth is refused.
+		_, _ = join(t, reg, "d", false)
+		synctest.Wait()
+		if reg.has("b") {
+			t.Fatal("b not evicted")
+		}
+		_, err := reg.Join(context.Background(), "e", newPeer(), JoinOptions{})
+		if !errors.Is(err, ErrTooManyRooms) {
+			t.Fatalf("fifth room: %v, want ErrTooManyRooms", err)
+		}
+		// An evicted room comes back with its content.
+		if err := reg.View(context.Background(), "a", func(d *ydoc.Doc) error {
+			if got := d.RootAs("t", ydoc.KindText).String(); got != "in a" {
+				t.Errorf("a after eviction: %q", got)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDeleteClosesConnectionsAndStartsEmpty(t *testing.T) {
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	if err := a.Receive(context.Background(), updateFrame(newEditor(1).insert(t, "secret"))); err != nil {
+		t.Fatal(err)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+	if err := reg.Delete(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	if r := pa.waitClosed(t); r != CloseDeleted {
+		t.Fatalf("closed with %v, want CloseDeleted", r)
+	}
+	if _, err := st.Load(context.Background(), "r"); !errors.Is(err, docstore.ErrNotFound) {
+		t.Fatalf("store after delete: %v", err)
+	}
+	if err := reg.View(context.Background(), "r", func(*ydoc.Doc) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("View after delete: %v", err)
+	}
+	if err := reg.Delete(context.Background(), "r"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	b, pb := join(t, reg, "r", false)
+	if err := b.Receive(context.Background(), yprotocol.AppendSyncStep1(nil, []byte{0})); err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(t, pb.nextKind(t, yprotocol.KindSyncStep2).Payload); got != "" {
+		t.Fatalf("after delete a new connection sees %q", got)
+	}
 }

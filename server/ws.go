@@ -116,7 +116,7 @@ type wsConn struct {
 
 func (c *wsConn) join() {
 	c.ws.SetReadLimit(c.s.opts.MaxFrameSize)
-	conn, err := c.s.reg.Join(context.Background(), c.room, c.p, c.readOnly)
+	conn, err := c.s.reg.Join(context.Background(), c.room, c.p, rooms.JoinOptions{ReadOnly: c.readOnly})
 	if err != nil {
 		c.s.log.Warn("join refused", "room", c.room, "err", err)
 		reason := rooms.CloseUnavailable
