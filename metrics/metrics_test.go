@@ -469,6 +469,11 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// BenchmarkHotPath: MessageIn + MessagesOut + FanOut per op. On the 2-core
+// dev machine (go test -run '^$' -bench BenchmarkHotPath -benchmem -count=3
+// -cpu 1,2 ./metrics): serial 53-106 ns/op, parallel on 2 cores 81-98
+// ns/op (every room shares the same counters, so their cache lines move
+// between cores), nil 10-20 ns/op; 0 allocs/op in every case.
 func BenchmarkHotPath(b *testing.B) {
 	m := New()
 	b.Run("serial", func(b *testing.B) {
