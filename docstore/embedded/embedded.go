@@ -224,6 +224,7 @@ type Store struct {
 	// closeErr and exits, closing committerDone.
 	appends       chan *appendRequest
 	folds         chan *foldRequest
+	deletes       chan *deleteRequest
 	committerDone chan struct{}
 	closeErr      error
 
@@ -279,6 +280,7 @@ func Open(path string, opts Options) (*Store, error) {
 		epoch:         time.Now(),
 		appends:       make(chan *appendRequest, opts.MaxBatch),
 		folds:         make(chan *foldRequest),
+		deletes:       make(chan *deleteRequest),
 		committerDone: make(chan struct{}),
 	}
 	legacy, err := s.checkFormat()
@@ -935,11 +937,23 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 	if err := s.foldFor(ctx, ""); err != nil {
 		return nil, err
 	}
+	return s.listDocs("", -1)
+}
+
+// listDocs describes the documents after after, at most limit of them
+// (all if limit < 0), in one read transaction.
+func (s *Store) listDocs(after string, limit int) ([]docstore.DocumentInfo, error) {
 	infos := []docstore.DocumentInfo{}
 	err := s.view(func(tx *bolt.Tx) error {
 		docs := tx.Bucket(bucketDocs)
 		c := docs.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		k, v := c.First()
+		if after != "" {
+			if k, v = c.Seek([]byte(after)); k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && limit != 0; k, v = c.Next() {
 			if v != nil {
 				return fmt.Errorf("%w: value %q among the documents", docstore.ErrCorrupt, k)
 			}
@@ -948,6 +962,7 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 				return fmt.Errorf("%q: %w", k, err)
 			}
 			infos = append(infos, rec.info(string(k)))
+			limit--
 		}
 		return nil
 	})
@@ -955,6 +970,63 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 		return nil, err
 	}
 	return infos, nil
+}
+
+// List implements docstore.Store. Like Documents, it first folds every
+// document's pending records, so that the sizes it reports are current.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	infos, err := s.list(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: list after %q: %w", after, err)
+	}
+	return infos, nil
+}
+
+func (s *Store) list(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	limit, err := docstore.CheckList(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.foldFor(ctx, ""); err != nil {
+		return nil, err
+	}
+	return s.listDocs(after, limit)
+}
+
+// Delete implements docstore.Store. The committer deletes the document,
+// between two of its log writes (see deleteDoc): that orders the Delete
+// with the document's Appends and keeps its seq cache right.
+func (s *Store) Delete(ctx context.Context, doc string) error {
+	if err := s.delete(ctx, doc); err != nil {
+		return fmt.Errorf("embedded: delete %q: %w", doc, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, doc string) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return err
+	}
+	req := &deleteRequest{ctx: ctx, doc: doc, done: make(chan error, 1)}
+	select {
+	case s.deletes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("gave up waiting for the deletion, which may or may not happen: %w", ctx.Err())
+	}
 }
 
 // Ping implements docstore.Store: it fails once the store is closed or

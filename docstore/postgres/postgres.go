@@ -569,6 +569,44 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 	return infos, nil
 }
 
+// List implements docstore.Store.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	infos, err := s.list(ctx, after, limit)
+	if err != nil {
+		return nil, opError(ctx, "list", "", fmt.Errorf("after %q: %w", after, err))
+	}
+	return infos, nil
+}
+
+func (s *Store) list(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	limit, err := docstore.CheckList(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	var infos []docstore.DocumentInfo
+	err = s.read(ctx, func(c *pgx.Conn) error {
+		// The primary key's index serves both the range and the order.
+		rows, err := c.Query(ctx, `SELECT `+infoColumns+` FROM documents
+			WHERE name > $1 COLLATE "C" ORDER BY name COLLATE "C" LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		infos, err = pgx.CollectRows(rows, scanInfo)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if infos == nil {
+		infos = []docstore.DocumentInfo{}
+	}
+	return infos, nil
+}
+
 // Ping implements docstore.Store: it checks that a connection to the
 // database works, within Options.PingTimeout (or ctx's deadline, if
 // sooner), and fails once the store is closed. A database that is down
