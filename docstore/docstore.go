@@ -35,7 +35,8 @@
 // crash. Concurrent Appends are committed together (group commit), which
 // keeps the cost per update low when many rooms are busy. Compact is atomic:
 // after a crash either the new snapshot is the base and the covered entries
-// are gone, or nothing changed.
+// are gone, or nothing changed. So is Delete: after a crash the document is
+// either gone entirely or untouched.
 //
 // # Concurrency
 //

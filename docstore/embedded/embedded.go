@@ -23,8 +23,8 @@
 // one ordinary, synced bbolt transaction, many at a time: when the log
 // reaches Options.LogSize, when records have waited Options.FoldInterval,
 // before every other operation that reads or writes bbolt (Load, Compact,
-// Versions, Version, Info, Documents; a read of one document folds that
-// document's records only) and at Close. The folds of the first
+// Versions, Version, Info, Documents, List; a read of one document folds
+// that document's records only) and at Close. The folds of the first
 // two kinds run on a goroutine of their own while the committer goes on
 // logging Appends (a fold's commit takes milliseconds to tens of them; an
 // edit should not wait for it); the others wait for the fold under way and
@@ -38,6 +38,14 @@
 // refuses a log written for another file (ErrLogMismatch). A copy of the
 // same file (a backup) has the same ID; replaying its own later log into
 // it is right where the seqs follow on, and refused where they do not.
+//
+// Deletes: the committer deletes a document itself, between two log
+// writes, so that every Append of it is logged either before the Delete or
+// after it (and then starts the new document at seq 1). Since a replay
+// folds every record of the log that bbolt lacks, the log must not hold
+// records of a document bbolt no longer has: if it holds any, the Delete
+// folds them and replaces the log by a fresh one without them before the
+// bbolt transaction that removes the document's bucket (see deleteDoc).
 //
 // Crashes: Open replays the log. Records whose seqs bbolt already has are
 // skipped (a crash between a fold's commit and the log's replacement

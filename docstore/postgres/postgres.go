@@ -56,7 +56,10 @@
 //
 // A Store is safe for concurrent use. Several collabd processes may share
 // one database (and schema): row locks serialize their writes to a
-// document, and migrations take an advisory lock.
+// document, and migrations take an advisory lock. Delete takes the
+// documents row's lock too, so an Append or Compact of the document
+// commits before it (and is deleted) or after it (and creates the document
+// anew).
 package postgres
 
 import (
