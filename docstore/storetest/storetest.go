@@ -209,16 +209,26 @@ func checkEntries(t *testing.T, st *docstore.Stored, want []string) {
 
 func checkSeqs(t *testing.T, st *docstore.Stored) {
 	t.Helper()
+	if err := seqsIncrease(st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seqsIncrease checks that st's entries have positive, increasing seqs
+// after st.Through, the last being st.LastSeq. (It reports instead of
+// failing the test, for goroutines other than the test's.)
+func seqsIncrease(st *docstore.Stored) error {
 	prev := st.Through
 	for _, e := range st.Entries {
-		if e.Seq <= prev {
-			t.Fatalf("entry seq %d after %d (base covers %d)", e.Seq, prev, st.Through)
+		if e.Seq <= prev || e.Seq <= 0 {
+			return fmt.Errorf("entry seq %d after %d (base covers %d)", e.Seq, prev, st.Through)
 		}
 		prev = e.Seq
 	}
 	if st.LastSeq != prev {
-		t.Fatalf("LastSeq = %d, want %d (last entry or base)", st.LastSeq, prev)
+		return fmt.Errorf("LastSeq = %d, want %d (last entry or base)", st.LastSeq, prev)
 	}
+	return nil
 }
 
 func wantErr(t *testing.T, what string, err, want error) {
@@ -1485,6 +1495,7 @@ func testDeleteRacingAppends(t *testing.T, h *harness) {
 	)
 	var (
 		started, finished atomic.Int64 // Deletes called, Deletes returned
+		afterLast         atomic.Int64 // Appends started after the last Delete returned
 		wg                sync.WaitGroup
 		stop              = make(chan struct{})
 	)
@@ -1508,10 +1519,16 @@ func testDeleteRacingAppends(t *testing.T, h *harness) {
 					return
 				}
 				acks[w] = append(acks[w], ack{u, before, started.Load()})
+				if before == deletes {
+					afterLast.Add(1)
+				}
 				if i%4 == 0 {
 					// A reader sees one document or none, never a broken one.
 					if st, err := s.Load(ctx, "doc"); err == nil {
-						checkSeqs(t, st)
+						if err := seqsIncrease(st); err != nil {
+							t.Errorf("Load racing Delete: %v", err)
+							return
+						}
 					} else if !errors.Is(err, docstore.ErrNotFound) {
 						t.Errorf("Load racing Delete: %v", err)
 						return
@@ -1528,7 +1545,10 @@ func testDeleteRacingAppends(t *testing.T, h *harness) {
 		}
 		finished.Add(1)
 	}
-	time.Sleep(5 * time.Millisecond) // some Appends after the last Delete
+	// Some Appends after the last Delete, however slow the machine.
+	for deadline := time.Now().Add(10 * time.Second); afterLast.Load() < writers && time.Now().Before(deadline) && !t.Failed(); {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if t.Failed() {
