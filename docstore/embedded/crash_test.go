@@ -306,7 +306,16 @@ type crashDeleteResult struct {
 // otherwise the child kills itself at the point at names.
 func crashDeleteChild(t *testing.T, path, at string) crashDeleteResult {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDeleteChild$", "-test.count=1", "-test.timeout=1m")
-	cmd.Env = append(os.Environ(), "COLLABD_CRASH_DELETE_CHILD="+path, "COLLABD_CRASH_AT="+at)
+	// Killed at a point of the Delete, the child's log is not replaced
+	// before the Delete (4 MiB are far from full then), so that it holds
+	// records of the victim, folded and not yet folded, and the Delete has
+	// to replace it; at random, it is replaced every 16 KiB.
+	logSize := 4 << 20
+	if at == "" {
+		logSize = 16 << 10
+	}
+	cmd.Env = append(os.Environ(), "COLLABD_CRASH_DELETE_CHILD="+path, "COLLABD_CRASH_AT="+at,
+		"COLLABD_CRASH_LOG_SIZE="+strconv.Itoa(logSize))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -374,7 +383,11 @@ func TestCrashDeleteChild(t *testing.T) {
 		t.Skip("run by TestCrashDelete")
 	}
 	var out sync.Mutex
-	opts := Options{LockTimeout: 5 * time.Second, LogSize: 16 << 10, FoldInterval: 5 * time.Millisecond}
+	logSize, err := strconv.Atoi(os.Getenv("COLLABD_CRASH_LOG_SIZE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{LockTimeout: 5 * time.Second, LogSize: int64(logSize), FoldInterval: 5 * time.Millisecond}
 	if event, count, ok := strings.Cut(os.Getenv("COLLABD_CRASH_AT"), ":"); ok {
 		left, err := strconv.Atoi(count)
 		if err != nil {
