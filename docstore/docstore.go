@@ -19,6 +19,11 @@
 //     document's base: Load returns it together with the log entries after
 //     it.
 //
+// Delete removes a document with all of the above. A document written again
+// after a Delete is a new document: its seqs and version IDs start again,
+// as any new document's do, so seqs and IDs are unique within one lifetime
+// of a document, not across a Delete.
+//
 // The store never interprets updates or snapshots; it only needs them to be
 // non-empty (a Yjs update is at least two bytes), so an empty update or
 // snapshot is refused with ErrEmpty.
@@ -30,14 +35,17 @@
 // crash. Concurrent Appends are committed together (group commit), which
 // keeps the cost per update low when many rooms are busy. Compact is atomic:
 // after a crash either the new snapshot is the base and the covered entries
-// are gone, or nothing changed.
+// are gone, or nothing changed. So is Delete: after a crash the document is
+// either gone entirely or untouched.
 //
 // # Concurrency
 //
 // Every method of a Store is safe for concurrent use by multiple
 // goroutines, on the same or on different documents. An Append racing with a
 // Compact of the same document never loses an entry: entries with a seq
-// greater than the compaction's throughSeq survive it.
+// greater than the compaction's throughSeq survive it. An Append or Compact
+// racing with a Delete of the same document happens either before it (and
+// is deleted with the document) or after it (and starts the new document).
 //
 // # Backends
 //
@@ -57,7 +65,8 @@ import (
 // Errors reported by every Store. Backends wrap them with the operation and
 // the document, so test them with errors.Is.
 var (
-	// ErrNotFound: the document has never been written.
+	// ErrNotFound: the document has never been written, or has been
+	// deleted (and not written again since).
 	ErrNotFound = errors.New("docstore: document not found")
 	// ErrVersionNotFound: the document exists but has no version with that
 	// ID (never created, or removed by retention).
@@ -130,6 +139,24 @@ func PrepareAppend(doc string, updates [][]byte) (own [][]byte, size int, err er
 		own[i] = buf[len(buf)-len(u):]
 	}
 	return own, size, nil
+}
+
+// MaxList is the most documents one List returns.
+const MaxList = 1000
+
+// CheckList checks a List's arguments as every Store does (after is empty
+// or a valid name) and returns the number of documents to list: limit, or
+// MaxList if limit is not between 1 and MaxList.
+func CheckList(after string, limit int) (int, error) {
+	if after != "" {
+		if err := CheckName(after); err != nil {
+			return 0, fmt.Errorf("list after: %w", err)
+		}
+	}
+	if limit <= 0 || limit > MaxList {
+		limit = MaxList
+	}
+	return limit, nil
 }
 
 // CheckCompact checks a Compact's arguments as every Store does: a valid
@@ -317,8 +344,41 @@ type Store interface {
 	Info(ctx context.Context, doc string) (DocumentInfo, error)
 
 	// Documents describes every stored document, ordered by name
-	// (bytewise).
+	// (bytewise). List does the same a page at a time.
 	Documents(ctx context.Context) ([]DocumentInfo, error)
+
+	// List describes the stored documents whose names sort after after
+	// (bytewise; "" lists from the first), in name order, at most limit of
+	// them; a limit below 1 or above MaxList means MaxList. To page through
+	// every document, pass the last name of one page as after of the next
+	// call; an empty page is past the end. Each page is read at one moment:
+	// a document created or deleted between two calls may or may not
+	// appear. after must be "" or a valid name (ErrInvalidName otherwise).
+	// The result is never nil.
+	List(ctx context.Context, after string, limit int) ([]DocumentInfo, error)
+
+	// Delete removes the document: its log, its snapshots and versions
+	// and its metadata, in one atomic transaction (after a crash either
+	// all of it is gone or nothing changed). Afterwards Load, Versions,
+	// Version and Info return ErrNotFound, and Documents and List leave
+	// it out. Delete of a document never written, or already deleted,
+	// returns ErrNotFound.
+	//
+	// A later Append, or Compact with throughSeq 0, creates the document
+	// anew: its seqs start again from the beginning (Stored.LastSeq is 0
+	// before its first Append), and so do its version IDs. Appends and
+	// Compacts racing the Delete happen before it or after it (see the
+	// package comment). An Append that has returned happens before a
+	// Delete called after that; an AppendAsync, once its done has been
+	// called. Since seqs start again, a caller must not Compact a snapshot
+	// it built from what it loaded before the Delete (a room must be
+	// closed before its document is deleted): the store cannot tell it
+	// from a snapshot of the new document.
+	//
+	// If ctx is done before the deletion is committed, Delete returns an
+	// error wrapping ctx.Err(); the document is then either deleted or
+	// untouched.
+	Delete(ctx context.Context, doc string) error
 
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error

@@ -90,3 +90,29 @@ func TestRetentionExpired(t *testing.T) {
 		t.Errorf("Expired(nil) = %v", got)
 	}
 }
+
+func TestCheckList(t *testing.T) {
+	tests := []struct {
+		after     string
+		limit     int
+		wantLimit int
+		wantErr   error
+	}{
+		{"", 10, 10, nil},
+		{"", 1, 1, nil},
+		{"", MaxList, MaxList, nil},
+		{"", MaxList + 1, MaxList, nil},
+		{"", 0, MaxList, nil},
+		{"", -5, MaxList, nil},
+		{"room/7", 25, 25, nil},
+		{"nul\x00", 10, 0, ErrInvalidName},
+		{"bad\xff", 10, 0, ErrInvalidName},
+		{strings.Repeat("x", MaxNameLen+1), 10, 0, ErrInvalidName},
+	}
+	for _, tt := range tests {
+		got, err := CheckList(tt.after, tt.limit)
+		if got != tt.wantLimit || !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Errorf("CheckList(%.20q, %d) = %d, %v; want %d, %v", tt.after, tt.limit, got, err, tt.wantLimit, tt.wantErr)
+		}
+	}
+}

@@ -33,6 +33,11 @@ type logState struct {
 	// in log order.
 	pending []walRecord
 
+	// logged holds the documents that have records in the log file,
+	// folded or not: a replay after a crash would fold them again, so a
+	// Delete of one of them first replaces the log (see deleteDoc).
+	logged map[string]bool
+
 	// broken holds the documents whose fold failed (their bucket is
 	// damaged, or the log's seqs do not fit it), and stuck their records
 	// that are in the log and not in bbolt. Such a document takes no more
@@ -64,6 +69,13 @@ const maxCachedSeqs = 4096
 // foldRequest asks the committer to fold the log into bbolt.
 type foldRequest struct {
 	doc  string     // the document the caller is about to read; "" for all
+	done chan error // buffered: the committer never blocks on it
+}
+
+// deleteRequest is one Delete waiting for the committer.
+type deleteRequest struct {
+	ctx  context.Context // the caller's; a request whose ctx is done is not carried out
+	doc  string
 	done chan error // buffered: the committer never blocks on it
 }
 
@@ -117,6 +129,7 @@ func (s *Store) logFailure() error {
 func (s *Store) openLog(legacy bool) error {
 	l := &s.log
 	l.seqs = map[string]int64{}
+	l.logged = map[string]bool{}
 	l.unfoldedDocs = map[string]int{}
 	l.broken = map[string]error{}
 	l.stuck = map[string][]walRecord{}
@@ -217,6 +230,8 @@ func (s *Store) commitLoop() {
 			}
 		case o := <-l.folding:
 			s.foldDone(o)
+		case d := <-s.deletes:
+			d.done <- s.deleteDoc(d.ctx, d.doc)
 		case f := <-s.folds:
 			folds = append(folds, f)
 			for more := true; more; {
@@ -323,6 +338,7 @@ func (s *Store) commitBatch(reqs []*appendRequest) {
 			continue
 		}
 		l.seqs[r.doc] = last + int64(len(r.updates))
+		l.logged[r.doc] = true // before the write: it may reach the file even if it fails
 		live = append(live, r)
 		recs = append(recs, rec)
 	}
@@ -676,6 +692,10 @@ func (s *Store) rotate() (err error) {
 	}
 	renamed = true
 	l.file, l.size, l.writes = f, int64(len(buf)), 0
+	clear(l.logged)
+	for _, r := range recs {
+		l.logged[r.doc] = true
+	}
 	if len(recs) > 0 {
 		l.writes = 1
 	}
@@ -688,6 +708,67 @@ func (s *Store) rotate() (err error) {
 		s.failed.CompareAndSwap(nil, &err)
 		return err
 	}
+	return nil
+}
+
+// deleteDoc deletes doc from bbolt, on the committer goroutine, so that no
+// Append of doc is logged while it runs and the seq cache can be reset
+// after it.
+//
+// A delete is one bbolt transaction that removes the document's bucket.
+// What makes that enough is that a replay must not bring the document
+// back: if the log file holds records of doc (folded or not), they are
+// folded first, and the log is replaced by a fresh one without them (it
+// keeps the other documents' pending records) before the transaction. A
+// crash before the transaction's commit leaves the document as it was,
+// with all its records in bbolt or in the log, whichever log file
+// survives; one after it leaves a log without records of doc, and records
+// of doc logged after the Delete belong to the new document, whose seqs
+// start again from 1, as its bucket does.
+//
+// A broken document (see logState.broken) is not deleted: its records
+// cannot be folded, and dropping them from the log before its bucket is
+// gone would leave it changed if the process crashed between the two.
+func (s *Store) deleteDoc(ctx context.Context, doc string) error {
+	l := &s.log
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.logFailure(); err != nil {
+		return fmt.Errorf("the log cannot be written: %w", err)
+	}
+	if err := l.broken[doc]; err != nil {
+		return fmt.Errorf("earlier updates could not be folded into the database file: %w", err)
+	}
+	if l.logged[doc] {
+		if err := s.foldPending(map[string]bool{doc: true}); err != nil {
+			return err
+		}
+		if err := l.readable(doc, nil); err != nil {
+			return err // its fold failed just now: broken
+		}
+		s.event("delete-folded")
+		if err := s.rotate(); err != nil {
+			s.rotateErr.Store(&err)
+			return err
+		}
+		s.rotateErr.Store(nil)
+		s.event("delete-rotated")
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketDocs)
+		if docs.Bucket([]byte(doc)) == nil {
+			return docstore.ErrNotFound
+		}
+		return docs.DeleteBucket([]byte(doc))
+	})
+	if err != nil {
+		return err
+	}
+	s.event("delete-committed")
+	// bbolt holds every record of doc's (none), so its last seq may be
+	// loaded from there again: 0, or that of a Compact creating it anew.
+	delete(l.seqs, doc)
 	return nil
 }
 

@@ -23,8 +23,8 @@
 // one ordinary, synced bbolt transaction, many at a time: when the log
 // reaches Options.LogSize, when records have waited Options.FoldInterval,
 // before every other operation that reads or writes bbolt (Load, Compact,
-// Versions, Version, Info, Documents; a read of one document folds that
-// document's records only) and at Close. The folds of the first
+// Versions, Version, Info, Documents, List; a read of one document folds
+// that document's records only) and at Close. The folds of the first
 // two kinds run on a goroutine of their own while the committer goes on
 // logging Appends (a fold's commit takes milliseconds to tens of them; an
 // edit should not wait for it); the others wait for the fold under way and
@@ -38,6 +38,14 @@
 // refuses a log written for another file (ErrLogMismatch). A copy of the
 // same file (a backup) has the same ID; replaying its own later log into
 // it is right where the seqs follow on, and refused where they do not.
+//
+// Deletes: the committer deletes a document itself, between two log
+// writes, so that every Append of it is logged either before the Delete or
+// after it (and then starts the new document at seq 1). Since a replay
+// folds every record of the log that bbolt lacks, the log must not hold
+// records of a document bbolt no longer has: if it holds any, the Delete
+// folds them and replaces the log by a fresh one without them before the
+// bbolt transaction that removes the document's bucket (see deleteDoc).
 //
 // Crashes: Open replays the log. Records whose seqs bbolt already has are
 // skipped (a crash between a fold's commit and the log's replacement
@@ -224,6 +232,7 @@ type Store struct {
 	// closeErr and exits, closing committerDone.
 	appends       chan *appendRequest
 	folds         chan *foldRequest
+	deletes       chan *deleteRequest
 	committerDone chan struct{}
 	closeErr      error
 
@@ -279,6 +288,7 @@ func Open(path string, opts Options) (*Store, error) {
 		epoch:         time.Now(),
 		appends:       make(chan *appendRequest, opts.MaxBatch),
 		folds:         make(chan *foldRequest),
+		deletes:       make(chan *deleteRequest),
 		committerDone: make(chan struct{}),
 	}
 	legacy, err := s.checkFormat()
@@ -935,11 +945,23 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 	if err := s.foldFor(ctx, ""); err != nil {
 		return nil, err
 	}
+	return s.listDocs("", -1)
+}
+
+// listDocs describes the documents after after, at most limit of them
+// (all if limit < 0), in one read transaction.
+func (s *Store) listDocs(after string, limit int) ([]docstore.DocumentInfo, error) {
 	infos := []docstore.DocumentInfo{}
 	err := s.view(func(tx *bolt.Tx) error {
 		docs := tx.Bucket(bucketDocs)
 		c := docs.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		k, v := c.First()
+		if after != "" {
+			if k, v = c.Seek([]byte(after)); k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && limit != 0; k, v = c.Next() {
 			if v != nil {
 				return fmt.Errorf("%w: value %q among the documents", docstore.ErrCorrupt, k)
 			}
@@ -948,6 +970,7 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 				return fmt.Errorf("%q: %w", k, err)
 			}
 			infos = append(infos, rec.info(string(k)))
+			limit--
 		}
 		return nil
 	})
@@ -955,6 +978,63 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 		return nil, err
 	}
 	return infos, nil
+}
+
+// List implements docstore.Store. Like Documents, it first folds every
+// document's pending records, so that the sizes it reports are current.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	infos, err := s.list(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: list after %q: %w", after, err)
+	}
+	return infos, nil
+}
+
+func (s *Store) list(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	limit, err := docstore.CheckList(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.foldFor(ctx, ""); err != nil {
+		return nil, err
+	}
+	return s.listDocs(after, limit)
+}
+
+// Delete implements docstore.Store. The committer deletes the document,
+// between two of its log writes (see deleteDoc): that orders the Delete
+// with the document's Appends and keeps its seq cache right.
+func (s *Store) Delete(ctx context.Context, doc string) error {
+	if err := s.delete(ctx, doc); err != nil {
+		return fmt.Errorf("embedded: delete %q: %w", doc, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, doc string) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return err
+	}
+	req := &deleteRequest{ctx: ctx, doc: doc, done: make(chan error, 1)}
+	select {
+	case s.deletes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("gave up waiting for the deletion, which may or may not happen: %w", ctx.Err())
+	}
 }
 
 // Ping implements docstore.Store: it fails once the store is closed or

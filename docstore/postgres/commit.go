@@ -568,3 +568,89 @@ func (s *Store) compactTx(ctx context.Context, tx pgx.Tx, doc string, snapshot [
 	}
 	return v, nil
 }
+
+// Delete implements docstore.Store: one transaction locks the document's
+// row (so that it waits for an Append or Compact of the document under way,
+// and they wait for it), then deletes its updates, its versions and the
+// row. An Append waiting for the lock creates the document anew once the
+// Delete has committed (its upsert finds no row then), with last_seq
+// starting from 0 again.
+func (s *Store) Delete(ctx context.Context, doc string) error {
+	if err := s.delete(ctx, doc); err != nil {
+		return opError(ctx, "delete", doc, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, doc string) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := docstore.CheckName(doc); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		retry, err := s.deleteOnce(ctx, doc)
+		if err == nil || !retry || attempt == attempts || ctx.Err() != nil {
+			return err
+		}
+		if err := sleep(ctx, time.Duration(attempt)*retryDelay); err != nil {
+			return err
+		}
+	}
+}
+
+// deleteOnce runs Delete's transaction; retry reports (on failure) that
+// certainly nothing was committed and trying again may work.
+func (s *Store) deleteOnce(ctx context.Context, doc string) (retry bool, err error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return true, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return conn.IsClosed(), err
+	}
+	xid, err := deleteTx(ctx, tx, doc)
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return conn.IsClosed() || transient(err), err
+	}
+	pid := conn.PgConn().PID()
+	if err := tx.Commit(ctx); err != nil {
+		// A retry after a commit that did happen would find nothing to
+		// delete; commitFailed asks the database what became of it.
+		if retry, err := s.commitFailed(ctx, err, xid, pid); err != nil {
+			return retry, err
+		}
+	}
+	return false, nil
+}
+
+// deleteTx deletes doc in tx and returns the transaction's ID.
+func deleteTx(ctx context.Context, tx pgx.Tx, doc string) (xid int64, err error) {
+	// The row lock first: in READ COMMITTED, each statement after it sees
+	// every update committed by the Appends that held the lock before.
+	err = tx.QueryRow(ctx, `SELECT txid_current() FROM documents WHERE name = $1 FOR UPDATE`, doc).Scan(&xid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, docstore.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	// (The schema's trigger and cascade would remove updates and versions
+	// with the row; deleting them explicitly does not rely on that.)
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM updates WHERE doc = $1`, doc)
+	b.Queue(`DELETE FROM versions WHERE doc = $1`, doc)
+	b.Queue(`DELETE FROM documents WHERE name = $1`, doc).Exec(func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() != 1 {
+			return fmt.Errorf("%w: deleted %d documents rows, want 1", docstore.ErrCorrupt, ct.RowsAffected())
+		}
+		return nil
+	})
+	return xid, tx.SendBatch(ctx, b).Close()
+}

@@ -56,7 +56,10 @@
 //
 // A Store is safe for concurrent use. Several collabd processes may share
 // one database (and schema): row locks serialize their writes to a
-// document, and migrations take an advisory lock.
+// document, and migrations take an advisory lock. Delete takes the
+// documents row's lock too, so an Append or Compact of the document
+// commits before it (and is deleted) or after it (and creates the document
+// anew).
 package postgres
 
 import (
@@ -554,6 +557,44 @@ func (s *Store) documents(ctx context.Context) ([]docstore.DocumentInfo, error) 
 	var infos []docstore.DocumentInfo
 	err := s.read(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT `+infoColumns+` FROM documents ORDER BY name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		infos, err = pgx.CollectRows(rows, scanInfo)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if infos == nil {
+		infos = []docstore.DocumentInfo{}
+	}
+	return infos, nil
+}
+
+// List implements docstore.Store.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	infos, err := s.list(ctx, after, limit)
+	if err != nil {
+		return nil, opError(ctx, "list", "", fmt.Errorf("after %q: %w", after, err))
+	}
+	return infos, nil
+}
+
+func (s *Store) list(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	limit, err := docstore.CheckList(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	var infos []docstore.DocumentInfo
+	err = s.read(ctx, func(c *pgx.Conn) error {
+		// The primary key's index serves both the range and the order.
+		rows, err := c.Query(ctx, `SELECT `+infoColumns+` FROM documents
+			WHERE name > $1 COLLATE "C" ORDER BY name COLLATE "C" LIMIT $2`, after, limit)
 		if err != nil {
 			return err
 		}

@@ -78,6 +78,11 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"CloseRacingOperations", testCloseRacing},
 		{"Reopen", testReopen},
 		{"AppendAsync", testAppendAsync},
+		{"Delete", testDelete},
+		{"DeleteRecreate", testDeleteRecreate},
+		{"DeleteReopen", testDeleteReopen},
+		{"DeleteRacingAppends", testDeleteRacingAppends},
+		{"List", testList},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,16 +209,26 @@ func checkEntries(t *testing.T, st *docstore.Stored, want []string) {
 
 func checkSeqs(t *testing.T, st *docstore.Stored) {
 	t.Helper()
+	if err := seqsIncrease(st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seqsIncrease checks that st's entries have positive, increasing seqs
+// after st.Through, the last being st.LastSeq. (It reports instead of
+// failing the test, for goroutines other than the test's.)
+func seqsIncrease(st *docstore.Stored) error {
 	prev := st.Through
 	for _, e := range st.Entries {
-		if e.Seq <= prev {
-			t.Fatalf("entry seq %d after %d (base covers %d)", e.Seq, prev, st.Through)
+		if e.Seq <= prev || e.Seq <= 0 {
+			return fmt.Errorf("entry seq %d after %d (base covers %d)", e.Seq, prev, st.Through)
 		}
 		prev = e.Seq
 	}
 	if st.LastSeq != prev {
-		t.Fatalf("LastSeq = %d, want %d (last entry or base)", st.LastSeq, prev)
+		return fmt.Errorf("LastSeq = %d, want %d (last entry or base)", st.LastSeq, prev)
 	}
+	return nil
 }
 
 func wantErr(t *testing.T, what string, err, want error) {
@@ -267,6 +282,7 @@ func testUnknownDocument(t *testing.T, h *harness) {
 	wantErr(t, "Compact through 1", err, docstore.ErrSeqRange)
 	_, err = s.Load(ctx, "unknown")
 	wantErr(t, "Load after failed Compact", err, docstore.ErrNotFound)
+	wantErr(t, "Delete", s.Delete(ctx, "unknown"), docstore.ErrNotFound)
 
 	// A written but never compacted document has no versions.
 	vs, err := s.Versions(ctx, "known")
@@ -302,6 +318,12 @@ func testInvalidInput(t *testing.T, h *harness) {
 		wantErr(t, fmt.Sprintf("Version(%q)", name), err, docstore.ErrInvalidName)
 		_, err = s.Info(ctx, name)
 		wantErr(t, fmt.Sprintf("Info(%q)", name), err, docstore.ErrInvalidName)
+		err = s.Delete(ctx, name)
+		wantErr(t, fmt.Sprintf("Delete(%q)", name), err, docstore.ErrInvalidName)
+		if name != "" {
+			_, err = s.List(ctx, name, 10)
+			wantErr(t, fmt.Sprintf("List after %q", name), err, docstore.ErrInvalidName)
+		}
 	}
 
 	// Empty updates are refused, and so is a whole Append containing one.
@@ -945,6 +967,9 @@ func testContext(t *testing.T, h *harness) {
 	wantErr(t, "Info", err, context.Canceled)
 	_, err = s.Documents(ctx)
 	wantErr(t, "Documents", err, context.Canceled)
+	_, err = s.List(ctx, "", 10)
+	wantErr(t, "List", err, context.Canceled)
+	wantErr(t, "Delete", s.Delete(ctx, "doc"), context.Canceled)
 	wantErr(t, "Ping", s.Ping(ctx), context.Canceled)
 
 	st := mustLoad(t, s, "doc")
@@ -981,6 +1006,9 @@ func testClose(t *testing.T, h *harness) {
 	wantErr(t, "Info", err, docstore.ErrClosed)
 	_, err = s.Documents(ctx)
 	wantErr(t, "Documents", err, docstore.ErrClosed)
+	_, err = s.List(ctx, "", 10)
+	wantErr(t, "List", err, docstore.ErrClosed)
+	wantErr(t, "Delete", s.Delete(ctx, "doc"), docstore.ErrClosed)
 	wantErr(t, "Ping", s.Ping(ctx), docstore.ErrClosed)
 }
 
@@ -1283,4 +1311,379 @@ func testAppendAsync(t *testing.T, h *harness) {
 		want = append(want, fmt.Sprint(i))
 	}
 	checkEntries(t, mustLoad(t, h.store(t, docstore.Retention{}), "closing"), want)
+}
+
+// checkGone checks that doc is not stored: every read says ErrNotFound and
+// the listings leave it out.
+func checkGone(t *testing.T, s docstore.Store, doc string) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.Load(ctx, doc)
+	wantErr(t, "Load", err, docstore.ErrNotFound)
+	_, err = s.Info(ctx, doc)
+	wantErr(t, "Info", err, docstore.ErrNotFound)
+	_, err = s.Versions(ctx, doc)
+	wantErr(t, "Versions", err, docstore.ErrNotFound)
+	_, _, err = s.Version(ctx, doc, 1)
+	wantErr(t, "Version 1", err, docstore.ErrNotFound)
+	docs, err := s.Documents(ctx)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	page, err := s.List(ctx, "", 0)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	for _, d := range slices.Concat(docs, page) {
+		if d.Name == doc {
+			t.Fatalf("Documents or List lists deleted %q: %+v", doc, d)
+		}
+	}
+}
+
+func testDelete(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	ctx := t.Context()
+	// One document with a log, versions and a log after them, one never
+	// compacted, one created by Compact alone, and a neighbour that must
+	// survive (its name has the deleted one's as a prefix).
+	seq := mustAppend(t, s, "doc", "a", "b")
+	mustCompact(t, s, "doc", "v1", seq-1, docstore.TriggerThreshold)
+	mustCompact(t, s, "doc", "v2", seq, docstore.TriggerManual)
+	mustAppend(t, s, "doc", "c")
+	mustAppend(t, s, "log-only", "x")
+	mustCompact(t, s, "snapshot-only", "s", 0, docstore.TriggerRestore)
+	mustAppend(t, s, "doc2", "keep")
+	before := mustLoad(t, s, "doc2")
+
+	for _, doc := range []string{"doc", "log-only", "snapshot-only"} {
+		if err := s.Delete(ctx, doc); err != nil {
+			t.Fatalf("Delete(%q): %v", doc, err)
+		}
+		checkGone(t, s, doc)
+		wantErr(t, fmt.Sprintf("Delete(%q) again", doc), s.Delete(ctx, doc), docstore.ErrNotFound)
+	}
+	// doc's versions went with it, whatever their IDs were.
+	for id := int64(1); id <= 3; id++ {
+		_, _, err := s.Version(ctx, "doc", id)
+		wantErr(t, fmt.Sprintf("Version %d of deleted doc", id), err, docstore.ErrNotFound)
+	}
+	if after := mustLoad(t, s, "doc2"); !equalStored(after, before) {
+		t.Fatalf("doc2 after deleting doc = %+v, want %+v", after, before)
+	}
+	docs, err := s.Documents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 1 || docs[0].Name != "doc2" {
+		t.Fatalf("Documents after the deletes = %+v, want only doc2", docs)
+	}
+	wantErr(t, "Delete of a never written document", s.Delete(ctx, "never"), docstore.ErrNotFound)
+}
+
+func testDeleteRecreate(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	ctx := t.Context()
+	created := stored(h.clock.Now())
+	for i := range 5 {
+		mustAppend(t, s, "doc", fmt.Sprintf("old-%d", i))
+	}
+	old := mustLoad(t, s, "doc")
+	mustCompact(t, s, "doc", "old snapshot", old.LastSeq-1, docstore.TriggerThreshold)
+	mustAppend(t, s, "doc", "old-last")
+	if err := s.Delete(ctx, "doc"); err != nil {
+		t.Fatal(err)
+	}
+
+	// An Append creates a new document holding only the new updates.
+	h.clock.Advance(time.Hour)
+	recreated := stored(h.clock.Now())
+	first := mustAppend(t, s, "doc", "new-1")
+	if first <= 0 {
+		t.Fatalf("first seq of the new document = %d, want > 0", first)
+	}
+	mustAppend(t, s, "doc", "new-2", "new-3")
+	st := mustLoad(t, s, "doc")
+	checkEntries(t, st, []string{"new-1", "new-2", "new-3"})
+	if st.Snapshot != nil || st.Version != 0 || st.Through != 0 {
+		t.Fatalf("new document: Snapshot %q, Version %d, Through %d; want nil, 0, 0", st.Snapshot, st.Version, st.Through)
+	}
+	if vs := mustVersions(t, s, "doc"); len(vs) != 0 {
+		t.Fatalf("new document has versions %+v, want none", vs)
+	}
+	info := mustInfo(t, s, "doc")
+	if !info.Created.Equal(recreated) || info.Created.Equal(created) || info.Versions != 0 || info.LogEntries != 3 ||
+		info.LogBytes != 15 || info.Version != 0 || info.SnapshotSize != 0 {
+		t.Fatalf("Info of the new document = %+v (created %v)", info, recreated)
+	}
+	// Its history is its own: compacting works as on any new document.
+	v := mustCompact(t, s, "doc", "new snapshot", st.LastSeq, docstore.TriggerManual)
+	if v.ID <= 0 {
+		t.Fatalf("version ID %d, want > 0", v.ID)
+	}
+	if vs := mustVersions(t, s, "doc"); len(vs) != 1 || vs[0].ID != v.ID {
+		t.Fatalf("Versions of the new document = %+v, want only %+v", vs, v)
+	}
+	if seq := mustAppend(t, s, "doc", "new-4"); seq <= st.LastSeq {
+		t.Fatalf("seq %d after %d", seq, st.LastSeq)
+	}
+
+	// A Compact with throughSeq 0 creates it anew too, not one with a
+	// higher throughSeq.
+	if err := s.Delete(ctx, "doc"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Compact(ctx, "doc", []byte("snap"), 1, docstore.TriggerManual)
+	wantErr(t, "Compact through 1 after Delete", err, docstore.ErrSeqRange)
+	mustCompact(t, s, "doc", "fresh", 0, docstore.TriggerRestore)
+	st = mustLoad(t, s, "doc")
+	if string(st.Snapshot) != "fresh" || len(st.Entries) != 0 || st.LastSeq != 0 {
+		t.Fatalf("document created by Compact after Delete: %+v", st)
+	}
+	if vs := mustVersions(t, s, "doc"); len(vs) != 1 {
+		t.Fatalf("Versions = %+v, want 1", vs)
+	}
+	mustAppend(t, s, "doc", "after")
+	checkEntries(t, mustLoad(t, s, "doc"), []string{"after"})
+}
+
+// testDeleteReopen checks that a Delete is durable: a deleted document does
+// not come back when the store is opened again, and a document created anew
+// after the Delete comes back with its own content only.
+func testDeleteReopen(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	ctx := t.Context()
+	for _, doc := range []string{"gone", "again", "kept"} {
+		for i := range 3 {
+			mustAppend(t, s, doc, fmt.Sprintf("%s-%d", doc, i))
+		}
+	}
+	mustCompact(t, s, "again", "snap", 2, docstore.TriggerThreshold)
+	for _, doc := range []string{"gone", "again"} {
+		if err := s.Delete(ctx, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, s, "again", "new")
+	kept := mustLoad(t, s, "kept")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = h.store(t, docstore.Retention{})
+	checkGone(t, s, "gone")
+	checkEntries(t, mustLoad(t, s, "again"), []string{"new"})
+	if vs := mustVersions(t, s, "again"); len(vs) != 0 {
+		t.Fatalf("versions of the recreated document after reopen: %+v", vs)
+	}
+	if got := mustLoad(t, s, "kept"); !equalStored(got, kept) {
+		t.Fatalf("kept after reopen = %+v, want %+v", got, kept)
+	}
+}
+
+// testDeleteRacingAppends races Deletes of one document against Appends to
+// it. Each Append lands before or after each Delete: at the end the
+// document holds every update whose Append started after the last Delete
+// returned, none whose Append returned before the last Delete was called,
+// and its entries have increasing seqs.
+func testDeleteRacingAppends(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	ctx := t.Context()
+	const (
+		writers = 8
+		deletes = 10
+	)
+	var (
+		started, finished atomic.Int64 // Deletes called, Deletes returned
+		afterLast         atomic.Int64 // Appends started after the last Delete returned
+		wg                sync.WaitGroup
+		stop              = make(chan struct{})
+	)
+	type ack struct {
+		update                       string
+		finishedBefore, startedAfter int64
+	}
+	acks := make([][]ack, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				u := fmt.Sprintf("w%d-%d", w, i)
+				before := finished.Load()
+				if _, err := s.Append(ctx, "doc", []byte(u)); err != nil {
+					t.Errorf("Append racing Delete: %v", err)
+					return
+				}
+				acks[w] = append(acks[w], ack{u, before, started.Load()})
+				if before == deletes {
+					afterLast.Add(1)
+				}
+				if i%4 == 0 {
+					// A reader sees one document or none, never a broken one.
+					if st, err := s.Load(ctx, "doc"); err == nil {
+						if err := seqsIncrease(st); err != nil {
+							t.Errorf("Load racing Delete: %v", err)
+							return
+						}
+					} else if !errors.Is(err, docstore.ErrNotFound) {
+						t.Errorf("Load racing Delete: %v", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	for range deletes {
+		time.Sleep(2 * time.Millisecond)
+		started.Add(1)
+		if err := s.Delete(ctx, "doc"); err != nil && !errors.Is(err, docstore.ErrNotFound) {
+			t.Errorf("Delete racing Appends: %v", err)
+		}
+		finished.Add(1)
+	}
+	// Some Appends after the last Delete, however slow the machine.
+	for deadline := time.Now().Add(10 * time.Second); afterLast.Load() < writers && time.Now().Before(deadline) && !t.Failed(); {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	got := map[string]bool{}
+	st, err := s.Load(ctx, "doc")
+	switch {
+	case err == nil:
+		checkSeqs(t, st)
+		for _, u := range updates(st.Entries) {
+			if got[u] {
+				t.Fatalf("%q stored twice", u)
+			}
+			got[u] = true
+		}
+	case !errors.Is(err, docstore.ErrNotFound):
+		t.Fatalf("Load after the race: %v", err)
+	}
+	var after, gone int
+	for _, as := range acks {
+		for _, a := range as {
+			switch {
+			case a.finishedBefore == deletes:
+				after++
+				if !got[a.update] {
+					t.Fatalf("%q, appended after the last Delete, is missing", a.update)
+				}
+			case a.startedAfter < deletes:
+				gone++
+				if got[a.update] {
+					t.Fatalf("%q, appended before the last Delete, is still there", a.update)
+				}
+			}
+		}
+	}
+	if after == 0 {
+		t.Fatalf("no Append after the last Delete: the test checked nothing")
+	}
+	t.Logf("%d entries stored: %d appended after the last Delete, %d deleted for sure", len(got), after, gone)
+}
+
+func testList(t *testing.T, h *harness) {
+	s := h.store(t, docstore.Retention{})
+	ctx := t.Context()
+	var want []string
+	for i := range 25 {
+		// Inserted out of order; names with shared prefixes and bytes
+		// above ASCII, which sort bytewise.
+		doc := fmt.Sprintf("doc/%02d", (i*7)%25)
+		if i%5 == 0 {
+			doc += "/ü"
+		}
+		mustAppend(t, s, doc, strings.Repeat("u", i+1))
+		want = append(want, doc)
+	}
+	slices.Sort(want)
+	all, err := s.Documents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	after, pages := "", 0
+	for {
+		page, err := s.List(ctx, after, 10)
+		if err != nil {
+			t.Fatalf("List(%q, 10): %v", after, err)
+		}
+		if page == nil {
+			t.Fatalf("List(%q, 10) = nil, want an empty slice", after)
+		}
+		if len(page) > 10 {
+			t.Fatalf("List(%q, 10) returned %d", after, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, d := range page {
+			i, found := slices.BinarySearchFunc(all, d.Name, func(a docstore.DocumentInfo, n string) int { return strings.Compare(a.Name, n) })
+			if !found || !equalInfo(d, all[i]) {
+				t.Fatalf("List entry %+v differs from Documents'", d)
+			}
+			got = append(got, d.Name)
+		}
+		after = page[len(page)-1].Name
+		pages++
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages of List = %q\nwant %q", got, want)
+	}
+	if pages != 3 {
+		t.Fatalf("%d non-empty pages of 10 for 25 documents, want 3", pages)
+	}
+
+	tests := []struct {
+		after string
+		limit int
+		want  []string
+	}{
+		{"", 0, want},                    // default: up to MaxList
+		{"", -1, want},                   // likewise
+		{"", docstore.MaxList + 1, want}, // capped
+		{"", 3, want[:3]},
+		{want[0], 2, want[1:3]},
+		{"doc/04x", 2, []string{"doc/05/ü", "doc/06"}}, // after a name that is not stored
+		{"doc/05", 1, []string{"doc/05/ü"}},            // after a prefix of a name
+		{"a", 1, want[:1]},
+		{want[len(want)-1], 10, nil},
+		{"zzz", 10, nil},
+	}
+	for _, tt := range tests {
+		page, err := s.List(ctx, tt.after, tt.limit)
+		if err != nil {
+			t.Fatalf("List(%q, %d): %v", tt.after, tt.limit, err)
+		}
+		var names []string
+		for _, d := range page {
+			names = append(names, d.Name)
+		}
+		if !slices.Equal(names, tt.want) {
+			t.Errorf("List(%q, %d) = %q, want %q", tt.after, tt.limit, names, tt.want)
+		}
+	}
+
+	// Deleted documents leave the pages.
+	if err := s.Delete(ctx, want[1]); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.List(ctx, want[0], 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 2 || page[0].Name != want[2] || page[1].Name != want[3] {
+		t.Fatalf("List after deleting %q = %+v", want[1], page)
+	}
 }
