@@ -1007,7 +1007,11 @@ func (s *Store) list(ctx context.Context, after string, limit int) ([]docstore.D
 
 // Delete implements docstore.Store. The committer deletes the document,
 // between two of its log writes (see deleteDoc): that orders the Delete
-// with the document's Appends and keeps its seq cache right.
+// with the document's Appends and keeps its seq cache right. Appends of
+// every document wait meanwhile: a bbolt commit, and a fold of the
+// document's pending records and a log replacement if the log holds any
+// of its records (milliseconds; deleting is an operator's action, not a
+// room's).
 func (s *Store) Delete(ctx context.Context, doc string) error {
 	if err := s.delete(ctx, doc); err != nil {
 		return fmt.Errorf("embedded: delete %q: %w", doc, err)
