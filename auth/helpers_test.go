@@ -29,14 +29,21 @@ func fixedNow() time.Time { return testNow }
 // testSecret is an HS256 secret of the minimum length.
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-// testKey is a private key with the kid the tests file it under.
+// testKey is a private key with the kid the tests file it under, or only a
+// public key (pub set, signer nil).
 type testKey struct {
 	kid    string
 	alg    jwt.SigningMethod
 	signer crypto.Signer
+	pub    crypto.PublicKey
 }
 
-func (k testKey) public() crypto.PublicKey { return k.signer.Public() }
+func (k testKey) public() crypto.PublicKey {
+	if k.pub != nil {
+		return k.pub
+	}
+	return k.signer.Public()
+}
 
 // RSA key generation is slow on a small machine: the tests share two keys,
 // made once.

@@ -54,19 +54,19 @@ type publicKey struct {
 func readKeysFile(path string) ([]publicKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("auth: read keys file: %w", err)
+		return nil, fmt.Errorf("read keys file: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxKeysFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("auth: read keys file: %w", err)
+		return nil, fmt.Errorf("read keys file: %w", err)
 	}
 	if len(data) > maxKeysFileSize {
-		return nil, fmt.Errorf("auth: read keys file %s: larger than %d bytes", path, maxKeysFileSize)
+		return nil, fmt.Errorf("read keys file %s: larger than %d bytes", path, maxKeysFileSize)
 	}
 	keys, err := parseKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("auth: keys file %s: %w", path, err)
+		return nil, fmt.Errorf("keys file %s: %w", path, err)
 	}
 	return keys, nil
 }

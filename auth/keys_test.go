@@ -21,10 +21,7 @@ import (
 
 func TestThumbprintRFCExamples(t *testing.T) {
 	// RFC 7638 section 3.1 and RFC 8037 appendix A.3.
-	n, err := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := rfcRSAPublic(t).N.Bytes()
 	rsaJWKS := `{"keys":[{"kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(n) + `","e":"AQAB","alg":"RS256"}]}`
 	edJWKS := `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`
 	tests := []struct {
@@ -42,6 +39,18 @@ func TestThumbprintRFCExamples(t *testing.T) {
 			t.Errorf("%s: kid = %q, want %q", tt.name, keys[0].kid, tt.want)
 		}
 	}
+}
+
+// rfcRSAPublic is the 2048-bit RSA public key of RFC 7638 section 3.1, for
+// tests that need an RSA public key but no signature (generating one is
+// slow, the more so under the fuzzer's coverage instrumentation).
+func rfcRSAPublic(t testing.TB) *rsa.PublicKey {
+	t.Helper()
+	n, err := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
 }
 
 func TestKeysFileFormats(t *testing.T) {

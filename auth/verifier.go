@@ -212,6 +212,12 @@ func (ks *keySet) key(t *jwt.Token) (any, error) {
 	}
 	alg := t.Method.Alg()
 	if alg == algHS256 {
+		if len(ks.secret) == 0 {
+			// Unreachable while HS256 is only in ks.algs with a
+			// secret, but an empty HMAC key is one anybody can sign
+			// with, so it is refused here as well.
+			return nil, errNoKey
+		}
 		return ks.secret, nil
 	}
 	if raw, ok := t.Header["kid"]; ok {

@@ -190,3 +190,15 @@ func TestVerifyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyNeverEmptySecret checks the key lookup on its own: even if the
+// algorithm list let HS256 through without a secret, the lookup would not
+// hand out an empty HMAC key.
+func TestKeyNeverEmptySecret(t *testing.T) {
+	v := mustVerifier(t, VerifierOptions{KeysFile: tempFile(t, "k.pem", pemBytes(t, newEd25519(t, "ed")))})
+	ks := v.keys.Load()
+	key, err := ks.key(&jwt.Token{Method: jwt.SigningMethodHS256, Header: map[string]any{"alg": "HS256"}})
+	if err == nil {
+		t.Errorf("key for HS256 without a secret = %v, want an error", key)
+	}
+}
