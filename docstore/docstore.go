@@ -189,6 +189,8 @@ const (
 	TriggerRestore Trigger = "restore"
 	// TriggerManual: an operator or API call asked for a snapshot.
 	TriggerManual Trigger = "manual"
+	// TriggerInterval: a live room's periodic version while it is edited.
+	TriggerInterval Trigger = "interval"
 )
 
 // maxTriggerLen bounds a Trigger so that it fits any backend's record.

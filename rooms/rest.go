@@ -239,6 +239,10 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		for c := range rm.conns {
 			rm.kick(c, CloseDeleted)
 		}
+		if rm.versionDue != nil {
+			rm.versionDue.Stop()
+			rm.versionDue = nil
+		}
 		ctx, cancel := context.WithTimeout(ctx, rm.reg.opts.OpTimeout)
 		defer cancel()
 		if err := rm.drainPersist(ctx); err != nil {
@@ -258,4 +262,20 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		rm.log.Info("document deleted")
 		reply(nil)
 	})
+}
+
+// Lister is implemented by stores that list their documents a page at a
+// time (docstore.Store does).
+type Lister interface {
+	List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error)
+}
+
+// List describes up to limit stored documents whose names sort after
+// after, in name order.
+func (r *Registry) List(ctx context.Context, after string, limit int) ([]docstore.DocumentInfo, error) {
+	l, ok := r.opts.Store.(Lister)
+	if !ok || r.opts.Store == nil {
+		return nil, ErrNoHistory
+	}
+	return l.List(ctx, after, limit)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/collabd/collabd/awareness"
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/ydoc"
 	"github.com/collabd/collabd/yprotocol"
 )
@@ -82,6 +83,13 @@ type Room struct {
 
 	idle *time.Timer
 
+	// versionDue fires VersionInterval after the first change since the
+	// room's last version; nil when none is due.
+	versionDue *time.Timer
+
+	received time.Time // when the frame (or REST update) being handled arrived
+	appendAt time.Time // when the append in flight began
+
 	// Presence changes not yet sent, and the timer that sends them.
 	awareDirty map[uint64]struct{}
 	awareTimer *time.Timer
@@ -95,6 +103,7 @@ type heldMsg struct {
 	frame  []byte
 	update []byte      // for a relay to everyone: the update it carries
 	done   func(error) // for REST updates: called when stored
+	at     time.Time   // for a relay: when the room received the update
 }
 
 // mergeHeldRun is how many held relays in a row flushHeld merges into one
@@ -165,9 +174,12 @@ func (rm *Room) run() {
 	rm.idle = time.NewTimer(rm.reg.opts.IdleTimeout)
 	defer rm.idle.Stop()
 	for {
-		var retry, aware <-chan time.Time
+		var retry, aware, version <-chan time.Time
 		if rm.retry != nil {
 			retry = rm.retry.C
+		}
+		if rm.versionDue != nil {
+			version = rm.versionDue.C
 		}
 		if rm.awareTimer != nil {
 			aware = rm.awareTimer.C
@@ -186,6 +198,9 @@ func (rm *Room) run() {
 		case <-retry:
 			rm.retry = nil
 			rm.startPersist()
+		case <-version:
+			rm.versionDue = nil
+			rm.intervalVersion()
 		case now := <-expiry.C:
 			if rm.aware != nil {
 				rm.broadcastAwareness(rm.aware.Expire(now))
@@ -235,11 +250,13 @@ func (rm *Room) load() {
 	st := rm.reg.opts.Store
 	if st == nil {
 		rm.loaded = true
+		rm.reg.opts.Metrics.RoomLoaded(0, nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rm.reg.opts.OpTimeout)
 	defer cancel()
 	start := time.Now()
+	defer func() { rm.reg.opts.Metrics.RoomLoaded(time.Since(start), rm.loadErr) }()
 	stored, err := st.Load(ctx, rm.name)
 	switch {
 	case errors.Is(err, docstore.ErrNotFound):
@@ -292,6 +309,7 @@ func (rm *Room) handle(ev event) {
 			rm.receive(ev.conn, ev.frame)
 		}
 	case evCall:
+		rm.received = time.Now()
 		ev.call(rm)
 	}
 }
@@ -339,17 +357,27 @@ func (rm *Room) kick(c *Conn, reason CloseReason) {
 	rm.drop(c)
 }
 
-func (rm *Room) send(c *Conn, frame []byte) {
+func (rm *Room) send(c *Conn, frame []byte, kind metrics.Kind) {
 	if !c.peer.Send(frame) {
 		rm.log.Warn("closing slow connection", "conn", c.id)
+		rm.reg.opts.Metrics.SlowConsumerClose()
 		rm.kick(c, CloseSlowConsumer)
+		return
 	}
+	rm.reg.opts.Metrics.MessagesOut(kind, 1, len(frame))
 }
 
-func (rm *Room) broadcast(frame []byte) {
+func (rm *Room) broadcast(frame []byte, kind metrics.Kind) {
+	n := len(rm.conns)
 	for c := range rm.conns {
-		rm.send(c, frame)
+		if !c.peer.Send(frame) {
+			rm.log.Warn("closing slow connection", "conn", c.id)
+			rm.reg.opts.Metrics.SlowConsumerClose()
+			rm.kick(c, CloseSlowConsumer)
+			n--
+		}
 	}
+	rm.reg.opts.Metrics.MessagesOut(kind, n, n*len(frame))
 }
 
 // broadcastAwareness announces presence changes. Presence is state, not a
@@ -362,7 +390,7 @@ func (rm *Room) broadcastAwareness(ch awareness.Changes) {
 		return
 	}
 	if rm.reg.opts.AwarenessBatch < 0 {
-		rm.broadcast(ch.Frame)
+		rm.broadcast(ch.Frame, metrics.KindAwareness)
 		return
 	}
 	if rm.awareDirty == nil {
@@ -394,13 +422,16 @@ func (rm *Room) flushAwareness() {
 		}
 	}
 	if len(entries) > 0 {
-		rm.broadcast(yprotocol.AppendAwareness(nil, entries))
+		rm.broadcast(yprotocol.AppendAwareness(nil, entries), metrics.KindAwareness)
 	}
 }
 
 // receive handles every message of a frame from c.
 func (rm *Room) receive(c *Conn, frame []byte) {
+	rm.received = time.Now()
+	mx := rm.reg.opts.Metrics
 	err := yprotocol.Decode(frame, func(m yprotocol.Message) error {
+		mx.MessageIn(metricsKind(m.Kind), len(m.Payload))
 		switch m.Kind {
 		case yprotocol.KindSyncStep1:
 			diff, err := rm.doc.EncodeDiff(m.Payload)
@@ -410,7 +441,8 @@ func (rm *Room) receive(c *Conn, frame []byte) {
 			rm.sendDoc(c, yprotocol.AppendSyncStep2(nil, diff))
 		case yprotocol.KindSyncStep2, yprotocol.KindUpdate:
 			if c.readOnly {
-				rm.send(c, yprotocol.AppendPermissionDenied(nil, "read-only connection"))
+				rm.reg.opts.Metrics.Rejected(metrics.ReasonReadOnly)
+				rm.send(c, yprotocol.AppendPermissionDenied(nil, "read-only connection"), metrics.KindAuth)
 				return nil
 			}
 			return rm.acceptUpdate(m.Payload, nil)
@@ -421,11 +453,14 @@ func (rm *Room) receive(c *Conn, frame []byte) {
 			}
 			if ch.Spoofed > 0 {
 				rm.reg.spoofed.Add(int64(ch.Spoofed))
+				for range ch.Spoofed {
+					mx.Rejected(metrics.ReasonSpoof)
+				}
 				rm.log.Debug("dropped presence for client IDs another connection owns", "conn", c.id, "entries", ch.Spoofed)
 			}
 			rm.broadcastAwareness(ch)
 		case yprotocol.KindQueryAwareness:
-			rm.send(c, rm.aware.AppendFull(nil))
+			rm.send(c, rm.aware.AppendFull(nil), metrics.KindAwareness)
 		case yprotocol.KindPermissionDenied:
 			// Clients do not send these; ignore.
 		}
@@ -440,6 +475,9 @@ func (rm *Room) receive(c *Conn, frame []byte) {
 	reason := CloseBadMessage
 	if errors.Is(err, ErrTooLarge) {
 		reason = CloseTooLarge
+		mx.Rejected(metrics.ReasonSize)
+	} else {
+		mx.Rejected(metrics.ReasonBadUpdate)
 	}
 	rm.log.Info("closing connection after bad message", "conn", c.id, "err", err)
 	rm.kick(c, reason)
@@ -487,6 +525,9 @@ func (rm *Room) commit(update []byte, done func(error)) {
 	rm.exists = true
 	rm.docSize += len(update)
 	rm.accepted++
+	if rm.versionDue == nil && rm.reg.opts.VersionInterval > 0 && rm.reg.opts.Store != nil {
+		rm.versionDue = time.NewTimer(rm.reg.opts.VersionInterval)
+	}
 	if rm.reg.opts.Store == nil {
 		rm.persisted = rm.accepted
 	} else {
@@ -495,13 +536,14 @@ func (rm *Room) commit(update []byte, done func(error)) {
 	}
 	relay := yprotocol.AppendUpdate(nil, update)
 	if rm.persisted == rm.accepted {
-		rm.broadcast(relay)
+		rm.broadcast(relay, metrics.KindUpdate)
+		rm.reg.opts.Metrics.FanOut(time.Since(rm.received))
 		if done != nil {
 			done(nil)
 		}
 		return
 	}
-	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, update: update, done: done})
+	rm.held = append(rm.held, heldMsg{after: rm.accepted, frame: relay, update: update, done: done, at: rm.received})
 }
 
 // snapshot stores the document's state as a new version, whatever the log
@@ -513,14 +555,30 @@ func (rm *Room) snapshot(ctx context.Context, trigger docstore.Trigger) (docstor
 	}
 	ctx, cancel := context.WithTimeout(ctx, rm.reg.opts.OpTimeout)
 	defer cancel()
+	start := time.Now()
 	snap := rm.doc.EncodeStateAsUpdate(nil)
 	v, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger)
+	rm.reg.opts.Metrics.Compaction(string(trigger), time.Since(start), err)
 	if err != nil {
 		return v, fmt.Errorf("storing a version of %q: %w", rm.name, err)
 	}
 	rm.baseSeq, rm.logBytes = rm.lastSeq, 0
 	rm.docSize = len(snap)
 	return v, nil
+}
+
+// intervalVersion stores the document as a version (trigger interval) once
+// what the room accepted is stored, if the log has changes the last
+// version lacks (a threshold compaction may have taken one meanwhile).
+func (rm *Room) intervalVersion() {
+	rm.whenStored(func(error) {
+		if rm.lastSeq <= rm.baseSeq {
+			return
+		}
+		if _, err := rm.snapshot(context.Background(), docstore.TriggerInterval); err != nil {
+			rm.log.Warn("interval version failed", "err", err)
+		}
+	})
 }
 
 // whenStored calls fn once everything the room accepted so far is stored.
@@ -536,7 +594,7 @@ func (rm *Room) whenStored(fn func(error)) {
 // room accepted before it is stored.
 func (rm *Room) sendDoc(c *Conn, frame []byte) {
 	if rm.persisted == rm.accepted {
-		rm.send(c, frame)
+		rm.send(c, frame, metrics.KindSyncStep2)
 		return
 	}
 	rm.held = append(rm.held, heldMsg{after: rm.accepted, to: c, frame: frame})
@@ -551,6 +609,7 @@ func (rm *Room) startPersist() {
 	batch := rm.queue
 	rm.queue = nil
 	rm.inflight = true
+	rm.appendAt = time.Now()
 	st, name, timeout := rm.reg.opts.Store, rm.name, rm.reg.opts.OpTimeout
 	if as, ok := st.(docstore.AsyncAppender); ok {
 		// The store answers on its own goroutine; persistRes has room,
@@ -591,6 +650,7 @@ func (e *appendError) Unwrap() error { return e.err }
 
 func (rm *Room) persistDone(res persistResult) {
 	rm.inflight = false
+	rm.reg.opts.Metrics.StoreAppend(time.Since(rm.appendAt), abs(res.n), res.err)
 	if res.err != nil {
 		var ae *appendError
 		errors.As(res.err, &ae)
@@ -638,7 +698,7 @@ func (rm *Room) flushHeld() {
 				}
 				// The updates were all applied, so they decode.
 				if merged, err := ydoc.MergeUpdates(us...); err == nil {
-					rm.broadcast(yprotocol.AppendUpdate(nil, merged))
+					rm.broadcast(yprotocol.AppendUpdate(nil, merged), metrics.KindUpdate)
 					for _, x := range rm.held[i:j] {
 						if x.done != nil {
 							x.done(nil)
@@ -653,10 +713,13 @@ func (rm *Room) flushHeld() {
 		case h.frame == nil:
 			// Only a callback.
 		case h.to == nil:
-			rm.broadcast(h.frame)
+			rm.broadcast(h.frame, metrics.KindUpdate)
+			if h.update != nil {
+				rm.reg.opts.Metrics.FanOut(time.Since(h.at))
+			}
 		default:
 			if _, ok := rm.conns[h.to]; ok {
-				rm.send(h.to, h.frame)
+				rm.send(h.to, h.frame, metrics.KindSyncStep2)
 			}
 		}
 		if h.done != nil {
@@ -694,8 +757,11 @@ func (rm *Room) compact(ctx context.Context, trigger docstore.Trigger) error {
 	if st == nil || !rm.loaded || rm.lastSeq <= rm.baseSeq {
 		return nil
 	}
+	start := time.Now()
 	snap := rm.doc.EncodeStateAsUpdate(nil)
-	if _, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger); err != nil {
+	_, err := st.Compact(ctx, rm.name, snap, rm.lastSeq, trigger)
+	rm.reg.opts.Metrics.Compaction(string(trigger), time.Since(start), err)
+	if err != nil {
 		return fmt.Errorf("compacting %q: %w", rm.name, err)
 	}
 	rm.baseSeq, rm.logBytes = rm.lastSeq, 0
@@ -732,6 +798,7 @@ func (rm *Room) maybeHibernate() bool {
 	// and tryRemove share the lock), but the inbox may still hold frames of
 	// connections that already left; they need no answer.
 	rm.log.Debug("hibernated")
+	rm.reg.opts.Metrics.RoomHibernated()
 	return true
 }
 
@@ -750,6 +817,9 @@ func (rm *Room) shutdown() {
 		rm.log.Warn("shutdown: compaction failed", "err", err)
 	}
 	rm.reg.tryRemove(rm, true)
+	if rm.loadErr == nil {
+		rm.reg.opts.Metrics.RoomClosed()
+	}
 	// Joins that raced the shutdown get an error instead of hanging.
 	for {
 		select {
@@ -766,3 +836,24 @@ func (rm *Room) shutdown() {
 		}
 	}
 }
+
+// metricsKind is the metrics label of a message kind.
+func metricsKind(k yprotocol.Kind) metrics.Kind {
+	switch k {
+	case yprotocol.KindSyncStep1:
+		return metrics.KindSyncStep1
+	case yprotocol.KindSyncStep2:
+		return metrics.KindSyncStep2
+	case yprotocol.KindUpdate:
+		return metrics.KindUpdate
+	case yprotocol.KindAwareness:
+		return metrics.KindAwareness
+	case yprotocol.KindQueryAwareness:
+		return metrics.KindQueryAwareness
+	case yprotocol.KindPermissionDenied:
+		return metrics.KindAuth
+	}
+	return metrics.KindOther
+}
+
+func abs(n int) int { return max(n, -n) }

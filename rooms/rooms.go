@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/metrics"
 )
 
 // Defaults for the zero values of Options.
@@ -52,6 +53,7 @@ const (
 	DefaultCompactEntries   = 1000
 	DefaultAwarenessBatch   = 20 * time.Millisecond
 	DefaultCompactBytes     = 8 << 20
+	DefaultVersionInterval  = 5 * time.Minute
 )
 
 // Options configure a Registry. The zero value of each field is its default.
@@ -92,6 +94,14 @@ type Options struct {
 	// (without connections) the longest hibernate at once; if every room
 	// has connections, the new one is refused with ErrTooManyRooms.
 	MaxRooms int
+	// VersionInterval: while a room is live and its document changes, it
+	// stores a version (trigger "interval") VersionInterval after the
+	// first change since its last version, so that the history of a note
+	// being edited fills as it is written, at most one version per
+	// interval. Negative takes none.
+	VersionInterval time.Duration
+	// Metrics counts what the rooms do; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -121,6 +131,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CompactBytes <= 0 {
 		o.CompactBytes = DefaultCompactBytes
+	}
+	if o.VersionInterval == 0 {
+		o.VersionInterval = DefaultVersionInterval
 	}
 	return o
 }
@@ -269,6 +282,7 @@ func (r *Registry) acquire(name string) (*Room, error) {
 	rm := r.rooms[name]
 	if rm == nil {
 		if max := r.opts.MaxRooms; max > 0 && len(r.rooms)-r.evicting >= max && !r.evictLocked() {
+			r.opts.Metrics.Rejected(metrics.ReasonRoomLimit)
 			return nil, fmt.Errorf("%w (%d, every one with connections)", ErrTooManyRooms, max)
 		}
 		rm = newRoom(r, name)

@@ -104,6 +104,7 @@ type memStore struct {
 	docs     map[string]*docstore.Stored
 	appends  int
 	compacts int
+	triggers []docstore.Trigger
 	failLoad error
 	failApp  error
 	gate     chan struct{} // when set, Append waits for a token
@@ -170,6 +171,7 @@ func (s *memStore) Compact(_ context.Context, doc string, snap []byte, through i
 	}
 	d.Snapshot, d.Through, d.Entries = bytes.Clone(snap), through, rest
 	s.compacts++
+	s.triggers = append(s.triggers, trigger)
 	return docstore.Version{ID: int64(s.compacts), Trigger: trigger}, nil
 }
 
@@ -809,4 +811,66 @@ func TestDeleteClosesConnectionsAndStartsEmpty(t *testing.T) {
 	if got := textOf(t, pb.nextKind(t, yprotocol.KindSyncStep2).Payload); got != "" {
 		t.Fatalf("after delete a new connection sees %q", got)
 	}
+}
+
+func TestLiveRoomTakesIntervalVersions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		reg := NewRegistry(Options{Store: st, VersionInterval: 5 * time.Minute, IdleTimeout: time.Hour})
+		defer reg.Shutdown(context.Background())
+		a, pa := join(t, reg, "r", false)
+		ed := newEditor(1)
+		edit := func(s string) {
+			t.Helper()
+			if err := a.Receive(context.Background(), updateFrame(ed.insert(t, s))); err != nil {
+				t.Fatal(err)
+			}
+			pa.nextKind(t, yprotocol.KindUpdate)
+		}
+		edit("first")
+		time.Sleep(4 * time.Minute)
+		edit(" second")
+		synctest.Wait()
+		if st.versions() != 0 {
+			t.Fatalf("%d versions 4 minutes after the first change", st.versions())
+		}
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if st.versions() != 1 || st.trigger(0) != docstore.TriggerInterval {
+			t.Fatalf("after 5 minutes: %d versions, want one interval version", st.versions())
+		}
+		if got := textOf(t, st.snapshotOf("r")); got != "first second" {
+			t.Fatalf("interval version holds %q", got)
+		}
+		// No change, no version.
+		time.Sleep(20 * time.Minute)
+		synctest.Wait()
+		if st.versions() != 1 {
+			t.Fatalf("%d versions after 20 quiet minutes", st.versions())
+		}
+		edit(" third")
+		time.Sleep(5*time.Minute + time.Second)
+		synctest.Wait()
+		if st.versions() != 2 {
+			t.Fatalf("%d versions 5 minutes after a new change, want 2", st.versions())
+		}
+	})
+}
+
+func (s *memStore) versions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.compacts
+}
+
+func (s *memStore) trigger(i int) docstore.Trigger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.triggers[i]
+}
+
+func (s *memStore) snapshotOf(doc string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.docs[doc].Snapshot)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 )
 
@@ -147,6 +148,7 @@ type peer struct {
 	code    websocket.StatusCode
 	reason  string
 	ping    *time.Timer // keepalive; guarded by mu; nil once closing
+	expiry  *time.Timer // closes the connection when its token expires; guarded by mu
 	// pinged: a ping is out and its check is due; pongsAtPing is pongs
 	// when it went out (both guarded by mu). pongs counts the pongs that
 	// came in. Counting, not clock times: a clock step must not close
@@ -162,11 +164,18 @@ type peer struct {
 // answer any ping with a pong carrying its payload).
 func pingFrame() []byte { return []byte{0x89, 0x00} }
 
-// start begins the peer's life on an accepted connection.
-func (p *peer) start(ws *websocket.Conn, conn *sharedConn) {
+// start begins the peer's life on an accepted connection whose token
+// expires at expires (zero: never).
+func (p *peer) start(ws *websocket.Conn, conn *sharedConn, expires time.Time) {
 	p.ws, p.conn = ws, conn
 	p.mu.Lock()
 	p.ping = time.AfterFunc(p.opts.PingInterval, p.keepalive)
+	if !expires.IsZero() {
+		p.expiry = time.AfterFunc(time.Until(expires), func() {
+			p.opts.Metrics.Rejected(metrics.ReasonExpired)
+			p.closeWith(CloseTokenExpired, "token expired")
+		})
+	}
 	p.mu.Unlock()
 }
 
@@ -279,6 +288,10 @@ func (p *peer) closeLocked(code websocket.StatusCode, reason string) {
 	if p.ping != nil {
 		p.ping.Stop()
 		p.ping = nil
+	}
+	if p.expiry != nil {
+		p.expiry.Stop()
+		p.expiry = nil
 	}
 	p.startWriterLocked()
 }

@@ -19,7 +19,7 @@ import (
 // newPeer makes a peer with no read side (serveWS makes the real ones).
 func newPeer(ws *websocket.Conn, conn *sharedConn, opts *Options) *peer {
 	p := &peer{opts: opts, writes: newWritePool()}
-	p.start(ws, conn)
+	p.start(ws, conn, time.Time{})
 	return p
 }
 

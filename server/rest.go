@@ -8,16 +8,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/collabd/collabd/auth"
 	"github.com/collabd/collabd/docstore"
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/ydoc"
 )
 
-// restRoom validates the {room} path value, answering 400 if it is bad.
-func restRoom(w http.ResponseWriter, r *http.Request) (string, bool) {
+// restRoom validates the {room} path value and checks that the request
+// may use that room at access need, answering 400, 401 or 403 if not.
+func (s *Server) restRoom(w http.ResponseWriter, r *http.Request, need auth.Access) (string, bool) {
 	room := r.PathValue("room")
 	if err := validRoom(room); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return "", false
+	}
+	if _, ok := s.authorize(w, r, room, need); !ok {
 		return "", false
 	}
 	return room, true
@@ -71,7 +77,7 @@ func newDocJSON(room string, d *ydoc.Doc, size int) docJSON {
 }
 
 func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessRead)
 	if !ok {
 		return
 	}
@@ -88,7 +94,7 @@ func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessRead)
 	if !ok {
 		return
 	}
@@ -107,15 +113,18 @@ func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessWrite)
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxFrameSize))
+	// A client that trickles its body must not hold a goroutine forever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodySize))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "update larger than the frame size limit")
+			s.opts.Metrics.Rejected(metrics.ReasonSize)
+			writeError(w, http.StatusRequestEntityTooLarge, "update larger than the body size limit ("+strconv.FormatInt(s.opts.MaxBodySize, 10)+" bytes)")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
@@ -132,29 +141,50 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"applied": true, "bytes": len(body)})
 }
 
-// versionJSON is one version in the history API.
+// versionJSON is one version in the history API. The head of the list is
+// the current state, id 0 with current set, exportable like a version.
 type versionJSON struct {
 	ID      int64     `json:"id"`
 	Created time.Time `json:"created"`
 	Size    int       `json:"size"`
 	Trigger string    `json:"trigger"`
+	Current bool      `json:"current,omitempty"`
 }
+
+// currentTrigger is the trigger of the history's head: the current state.
+const currentTrigger = "current"
 
 func toVersionJSON(v docstore.Version) versionJSON {
 	return versionJSON{ID: v.ID, Created: v.Created, Size: v.Size, Trigger: string(v.Trigger)}
 }
 
+// currentState encodes the document's state now, as the history's head.
+func (s *Server) currentState(r *http.Request, room string) (versionJSON, []byte, error) {
+	var snap []byte
+	err := s.reg.View(r.Context(), room, func(d *ydoc.Doc) error {
+		snap = d.EncodeStateAsUpdate(nil)
+		return nil
+	})
+	return versionJSON{ID: 0, Created: time.Now().UTC(), Size: len(snap), Trigger: currentTrigger, Current: true}, snap, err
+}
+
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessRead)
 	if !ok {
 		return
 	}
-	vs, err := s.reg.Versions(r.Context(), room)
+	cur, _, err := s.currentState(r, room)
 	if err != nil {
 		s.writeRoomError(w, room, err)
 		return
 	}
-	out := make([]versionJSON, 0, len(vs))
+	vs, err := s.reg.Versions(r.Context(), room)
+	if err != nil && !errors.Is(err, rooms.ErrNotFound) {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	out := make([]versionJSON, 0, len(vs)+1)
+	out = append(out, cur)
 	for _, v := range vs {
 		out = append(out, toVersionJSON(v))
 	}
@@ -162,7 +192,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTakeVersion(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessWrite)
 	if !ok {
 		return
 	}
@@ -175,9 +205,14 @@ func (s *Server) handleTakeVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 // versionID parses the {version} path value, answering 400 if it is bad.
-func versionID(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
-	if err != nil || id <= 0 {
+// current allows 0 (or "current"), the current state.
+func versionID(w http.ResponseWriter, r *http.Request, current bool) (int64, bool) {
+	v := r.PathValue("version")
+	if current && v == currentTrigger {
+		return 0, true
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 || (id == 0 && !current) {
 		writeError(w, http.StatusBadRequest, "version must be a positive integer")
 		return 0, false
 	}
@@ -185,11 +220,11 @@ func versionID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 }
 
 func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessRead)
 	if !ok {
 		return
 	}
-	id, ok := versionID(w, r)
+	id, ok := versionID(w, r, true)
 	if !ok {
 		return
 	}
@@ -200,7 +235,16 @@ func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "format must be update, json or text")
 		return
 	}
-	v, snap, err := s.reg.Version(r.Context(), room, id)
+	var v versionJSON
+	var snap []byte
+	var err error
+	if id == 0 {
+		v, snap, err = s.currentState(r, room)
+	} else {
+		var dv docstore.Version
+		dv, snap, err = s.reg.Version(r.Context(), room, id)
+		v = toVersionJSON(dv)
+	}
 	if err != nil {
 		s.writeRoomError(w, room, err)
 		return
@@ -221,7 +265,7 @@ func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if format == "json" {
-		writeJSON(w, map[string]any{"version": toVersionJSON(v), "document": newDocJSON(room, d, len(snap))})
+		writeJSON(w, map[string]any{"version": v, "document": newDocJSON(room, d, len(snap))})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -253,11 +297,11 @@ func plainText(d *ydoc.Doc) string {
 }
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
-	room, ok := restRoom(w, r)
+	room, ok := s.restRoom(w, r, auth.AccessWrite)
 	if !ok {
 		return
 	}
-	id, ok := versionID(w, r)
+	id, ok := versionID(w, r, false)
 	if !ok {
 		return
 	}
@@ -267,4 +311,89 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"restored": id, "version": toVersionJSON(v)})
+}
+
+// docInfoJSON is one document in GET /api/docs.
+type docInfoJSON struct {
+	Name       string    `json:"name"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	Size       int64     `json:"size"` // bytes stored: the base snapshot and the log after it
+	Versions   int       `json:"versions"`
+	LogEntries int       `json:"logEntries"`
+}
+
+// Page sizes of GET /api/docs.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+// handleListDocs lists stored documents in name order, a page at a time
+// (?limit=, ?after=NAME for the page after NAME; the answer's "next" is
+// the after= of the next page, absent on the last). It needs admin access
+// and lists only the documents the token's rooms cover.
+func (s *Server) handleListDocs(w http.ResponseWriter, r *http.Request) {
+	grant, ok := s.authorize(w, r, "", auth.AccessAdmin)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > maxListLimit {
+			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(maxListLimit))
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	out := make([]docInfoJSON, 0, limit)
+	next := ""
+	// The token may cover only some documents: read pages until this one
+	// is full or the store has no more.
+	for len(out) < limit {
+		infos, err := s.reg.List(r.Context(), after, limit)
+		if err != nil {
+			s.writeRoomError(w, "", err)
+			return
+		}
+		for _, d := range infos {
+			after = d.Name
+			if !grant.MatchesRoom(d.Name) {
+				continue
+			}
+			out = append(out, docInfoJSON{Name: d.Name, Created: d.Created, Updated: d.Updated,
+				Size: int64(d.SnapshotSize) + d.LogBytes, Versions: d.Versions, LogEntries: d.LogEntries})
+			if len(out) == limit {
+				break
+			}
+		}
+		if len(infos) < limit {
+			after = ""
+			break
+		}
+	}
+	if len(out) == limit && after != "" {
+		next = after
+	}
+	body := map[string]any{"documents": out}
+	if next != "" {
+		body["next"] = next
+	}
+	writeJSON(w, body)
+}
+
+// handleDeleteDoc removes a document and its history (admin access).
+func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {
+	room, ok := s.restRoom(w, r, auth.AccessAdmin)
+	if !ok {
+		return
+	}
+	if err := s.reg.Delete(r.Context(), room); err != nil {
+		s.writeRoomError(w, room, err)
+		return
+	}
+	writeJSON(w, map[string]any{"deleted": room})
 }

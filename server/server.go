@@ -35,6 +35,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/collabd/collabd/auth"
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 )
 
@@ -74,7 +76,23 @@ type Options struct {
 	// script and stylesheet); nil serves a short text page at / and
 	// nothing under /assets/.
 	Home http.Handler
+	// Auth decides who may open which document, on every WebSocket
+	// upgrade and REST request (see access.go); nil lets everyone do
+	// everything.
+	Auth auth.Authorizer
+	// Limits bound what one client may cost.
+	Limits Limits
+	// MaxBodySize bounds a REST request body; 0 means MaxFrameSize.
+	MaxBodySize int64
+	// Metrics counts connections and rejections; nil counts nothing.
+	Metrics *metrics.Metrics
+	// BodyTimeout bounds reading a REST request body (a client that
+	// trickles its body ties up a goroutine); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
+
+// DefaultBodyTimeout is the zero value of Options.BodyTimeout.
+const DefaultBodyTimeout = 30 * time.Second
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
@@ -95,6 +113,13 @@ func (o Options) withDefaults() Options {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
+	if o.MaxBodySize <= 0 {
+		o.MaxBodySize = o.MaxFrameSize
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	o.Limits = o.Limits.withDefaults(o.MaxFrameSize)
 	return o
 }
 
@@ -105,6 +130,7 @@ type Server struct {
 	reg   *rooms.Registry
 	mux   *http.ServeMux
 	conns connSet
+	count connCounter // per room and per client address
 
 	writes     *writePool // for the connections' non-blocking writes
 	pollerOnce sync.Once
@@ -133,6 +159,8 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("POST /api/docs/{room}/history", s.handleTakeVersion)
 	s.mux.HandleFunc("GET /api/docs/{room}/history/{version}", s.handleGetVersion)
 	s.mux.HandleFunc("POST /api/docs/{room}/history/{version}/restore", s.handleRestore)
+	s.mux.HandleFunc("GET /api/docs", s.handleListDocs)
+	s.mux.HandleFunc("DELETE /api/docs/{room}", s.handleDeleteDoc)
 	if opts.Home != nil {
 		s.mux.Handle("GET /{$}", opts.Home)
 		s.mux.Handle("GET /assets/", opts.Home)

@@ -138,8 +138,16 @@ func TestHistoryTakeListExportRestore(t *testing.T) {
 	var list struct {
 		Versions []versionJSON `json:"versions"`
 	}
-	if err := json.Unmarshal(b, &list); code != 200 || err != nil || len(list.Versions) != 2 || list.Versions[0].ID <= list.Versions[1].ID {
+	// The current state heads the list, then the versions, newest first.
+	if err := json.Unmarshal(b, &list); code != 200 || err != nil || len(list.Versions) != 3 ||
+		!list.Versions[0].Current || list.Versions[0].ID != 0 || list.Versions[0].Trigger != "current" ||
+		list.Versions[1].Current || list.Versions[1].ID <= list.Versions[2].ID {
 		t.Fatalf("history: %d %s", code, b)
+	}
+	for _, v := range []string{"0", "current"} {
+		if code, b := do(t, "GET", base+"/api/docs/notes/history/"+v+"?format=text", nil); code != 200 || string(b) != "first draft, then more" {
+			t.Fatalf("current state as text (%s): %d %q", v, code, b)
+		}
 	}
 
 	id := func(v versionJSON) string { return strings.TrimSpace(string(must(json.Marshal(v.ID)))) }
@@ -163,7 +171,7 @@ func TestHistoryTakeListExportRestore(t *testing.T) {
 		t.Fatalf("after restore: %q", got)
 	}
 	code, b = do(t, "GET", base+"/api/docs/notes/history", nil)
-	if err := json.Unmarshal(b, &list); code != 200 || err != nil || len(list.Versions) != 3 || list.Versions[0].Trigger != "restore" {
+	if err := json.Unmarshal(b, &list); code != 200 || err != nil || len(list.Versions) != 4 || list.Versions[1].Trigger != "restore" {
 		t.Fatalf("history after restore: %d %s", code, b)
 	}
 
@@ -191,7 +199,7 @@ func TestHistoryTakeListExportRestore(t *testing.T) {
 	}{
 		{"/api/docs/notes/history/999", 404},
 		{"/api/docs/notes/history/abc", 400},
-		{"/api/docs/notes/history/0", 400},
+		{"/api/docs/notes/history/-1", 400},
 		{"/api/docs/notes/history/" + id(v1) + "?format=pdf", 400},
 		{"/api/docs/nobody/history/1", 404},
 	} {
@@ -199,6 +207,9 @@ func TestHistoryTakeListExportRestore(t *testing.T) {
 		if code != tc.want || !bytes.Contains(b, []byte(`"error"`)) {
 			t.Errorf("GET %s: %d %s, want %d with a JSON error", tc.url, code, b, tc.want)
 		}
+	}
+	if code, _ := do(t, "POST", base+"/api/docs/notes/history/0/restore", nil); code != 400 {
+		t.Errorf("restore of the current state: %d, want 400", code)
 	}
 	if code, _ := do(t, "POST", base+"/api/docs/notes/history/999/restore", nil); code != 404 {
 		t.Errorf("restore of an unknown version: %d", code)

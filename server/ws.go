@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
+	"github.com/collabd/collabd/auth"
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/yprotocol"
 )
@@ -26,6 +29,8 @@ func closeCode(r rooms.CloseReason) websocket.StatusCode {
 		return websocket.StatusMessageTooBig
 	case rooms.CloseUnavailable:
 		return websocket.StatusInternalError
+	case rooms.CloseDeleted:
+		return CloseDocumentDeleted
 	}
 	return websocket.StatusNormalClosure
 }
@@ -53,22 +58,42 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	grant, ok := s.authorize(w, r, room, auth.AccessRead)
+	if !ok {
+		return
+	}
+	ip := clientIP(r)
+	if err := s.count.add(room, ip, s.opts.Limits); err != nil {
+		s.log.Info("connection refused", "room", room, "ip", ip, "err", err)
+		if errors.Is(err, errRoomFull) {
+			s.opts.Metrics.Rejected(metrics.ReasonRoomFull)
+		} else {
+			s.opts.Metrics.Rejected(metrics.ReasonIPLimit)
+		}
+		retryAfter(w, 10*time.Second)
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
 	if !s.conns.add() {
+		s.count.remove(room, ip)
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		s.count.remove(room, ip)
 		s.conns.done()
 		writeError(w, http.StatusInternalServerError, "connection cannot be upgraded")
 		return
 	}
-	// ?readonly=1 asks for a viewer connection: it syncs and shows
-	// presence, and its document updates are refused with the protocol's
-	// permission-denied message. (A client's own choice, not access
-	// control: collabd has no authentication.)
+	// A token with read access, or ?readonly=1 (a client's own choice),
+	// makes a viewer connection: it syncs and shows presence, and its
+	// document updates are refused with the protocol's permission-denied
+	// message.
 	ro := r.URL.Query().Get("readonly")
-	c := &wsConn{s: s, room: room, partykit: partykit, readOnly: ro == "1" || ro == "true"}
+	c := &wsConn{s: s, room: room, ip: ip, user: grant.User, partykit: partykit,
+		readOnly: ro == "1" || ro == "true" || grant.Access < auth.AccessWrite,
+		limits:   s.newRateLimits()}
 	c.p = &peer{c: c, opts: &s.opts, writes: s.writes}
 	hw := &hijacker{ResponseWriter: w, hj: hj}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
@@ -83,7 +108,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 		return
 	}
 	c.ws, c.sc = ws, hw.conn
-	c.p.start(ws, hw.conn)
+	s.opts.Metrics.ConnOpened(c.route())
+	c.p.start(ws, hw.conn, grant.Expires)
 	go c.join()
 }
 
@@ -98,9 +124,12 @@ type wsConn struct {
 	p        *peer
 	conn     *rooms.Conn // set by join
 	room     string
+	ip       string // the client's address, for Limits.ConnsPerIP
+	user     string // the token's subject, "" without one
 	partykit bool
 	readOnly bool
 	batch    *yprotocol.Reassembler // y-partykit batches in progress
+	limits   rateLimits             // the reader's
 
 	// The reader's: the time of the last message read, and the gap
 	// before it (see awaitMore).
@@ -116,14 +145,18 @@ type wsConn struct {
 
 func (c *wsConn) join() {
 	c.ws.SetReadLimit(c.s.opts.MaxFrameSize)
-	conn, err := c.s.reg.Join(context.Background(), c.room, c.p, rooms.JoinOptions{ReadOnly: c.readOnly})
+	conn, err := c.s.reg.Join(context.Background(), c.room, c.p, rooms.JoinOptions{ReadOnly: c.readOnly, User: c.user})
 	if err != nil {
 		c.s.log.Warn("join refused", "room", c.room, "err", err)
-		reason := rooms.CloseUnavailable
-		if errors.Is(err, rooms.ErrShuttingDown) {
-			reason = rooms.CloseGoingAway
+		code := closeCode(rooms.CloseUnavailable)
+		switch {
+		case errors.Is(err, rooms.ErrShuttingDown):
+			code = closeCode(rooms.CloseGoingAway)
+		case errors.Is(err, rooms.ErrTooManyRooms):
+			// Not this room's fault: the client may come back later.
+			code = websocket.StatusTryAgainLater
 		}
-		c.p.closeWith(closeCode(reason), err.Error())
+		c.p.closeWith(code, truncateReason(err.Error()))
 		c.finish()
 		return
 	}
@@ -156,6 +189,13 @@ func (c *wsConn) serve(mayPark bool) {
 		}
 		now := time.Now()
 		c.gap, c.lastMsg = now.Sub(c.lastMsg), now
+		if !c.limits.allow(now, len(frame)) {
+			c.s.log.Info("closing connection over its rate limit", "room", c.room, "conn", c.conn.ID(), "ip", c.ip)
+			c.s.opts.Metrics.Rejected(metrics.ReasonRate)
+			c.p.closeWith(CloseRateLimited, "rate limit exceeded")
+			c.finish()
+			return
+		}
 		if c.partykit {
 			if c.batch == nil {
 				c.batch = &yprotocol.Reassembler{MaxSize: int(c.s.opts.MaxFrameSize)}
@@ -196,7 +236,16 @@ func (c *wsConn) finish() {
 	}
 	c.p.Close(0)
 	c.p.wait()
+	c.s.count.remove(c.room, c.ip)
+	c.s.opts.Metrics.ConnClosed(c.route())
 	c.s.conns.done()
+}
+
+func (c *wsConn) route() metrics.Route {
+	if c.partykit {
+		return metrics.RoutePartykit
+	}
+	return metrics.RouteWS
 }
 
 // connSet counts the live WebSocket connections, so that shutdown can wait
@@ -245,4 +294,18 @@ func (c *connSet) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// truncateReason shortens a close reason to what a close frame holds (123
+// bytes), on a UTF-8 boundary.
+func truncateReason(s string) string {
+	const max = 123
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }

@@ -5,7 +5,9 @@
 #
 # Builds collabd at each REV (a git revision, "worktree" for the working
 # tree as it is, bin:PATH for a collabd built already, or "ref" for
-# y-websocket's own server, the reference of bench/load/run.sh), then runs
+# y-websocket's own server, the reference of bench/load/run.sh; REV@FLAGS
+# runs that build with more collabd flags, comma-separated, e.g.
+# worktree@--admin-addr=127.0.0.1:0,--auth-secret-file=/tmp/s), then runs
 # collabbench against each build in turn, ROUNDS times (default 3): build A,
 # build B, build A, ... so that the drift of a shared, noisy machine hits
 # every build alike. Each collabd gets a new --data-dir under DATA_PARENT
@@ -18,8 +20,16 @@
 #   bench/load/compare.sh HEAD~1 HEAD -- -rooms 100 -clients 500 -rate 20 \
 #     -warmup 3s -duration 15s -drain 10s
 #
-# Env: BENCH_PORT (default 18931), BENCH_NICE (default -10 when root).
+# Env: BENCH_PORT (default 18931), BENCH_NICE (default -10 when root),
+# BENCH_TOKEN (a token every client sends, for builds run with auth).
 set -uo pipefail
+# Every load client connects from 127.0.0.1, and one writer sends all of a
+# room's updates (200 a second in the one-room scenario, more in capacity
+# runs): lift the per-address connection limit and raise the per-connection
+# message rate out of reach (the limiter still runs, so its cost is in the
+# figures). Environment variables, which builds older than the limits
+# ignore.
+export COLLABD_MAX_CONNS_PER_IP=0 COLLABD_RATE_MESSAGES=1000000 COLLABD_RATE_BYTES=1000000000
 cd "$(dirname "$0")/../.." || exit 2
 
 ROUNDS=3
@@ -52,8 +62,12 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/collabd-compare.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 go build -o "$WORK/collabbench" ./cmd/collabbench || exit 1
+FLAGS=()
 for i in "${!REVS[@]}"; do
-  rev="${REVS[$i]}"
+  rev="${REVS[$i]%%@*}"
+  FLAGS[$i]=""
+  [ "$rev" != "${REVS[$i]}" ] && FLAGS[$i]="${REVS[$i]#*@}"
+  FLAGS[$i]="${FLAGS[$i]//,/ }"
   echo "building collabd $rev" >&2
   if [ "$rev" = ref ]; then
     [ -f node_modules/y-websocket-ref/bin/server.js ] || { echo "ref: run npm ci first" >&2; exit 1; }
@@ -76,13 +90,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for i in "${!REVS[@]}"; do
     data="$(mktemp -d "$PARENT/collabd-data.XXXXXX")"
     out="$WORK/run-$i-$r.json"
-    server="$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data"
+    server="$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data ${FLAGS[$i]}"
     if [ "${REVS[$i]}" = ref ]; then
       server="env HOST=127.0.0.1 PORT=$PORT node $PWD/node_modules/y-websocket-ref/bin/server.js"
     fi
     nice -n "$BENCH_NICE" "$WORK/collabbench" \
       -server-cmd "$server" \
-      -url "ws://127.0.0.1:$PORT" -json "$out" "$@" >"$WORK/run-$i-$r.txt" 2>&1
+      -url "ws://127.0.0.1:$PORT" -json "$out" ${BENCH_TOKEN:+-token "$BENCH_TOKEN"} "$@" >"$WORK/run-$i-$r.txt" 2>&1
     status=$?
     rm -rf "$data"
     if [ ! -s "$out" ]; then

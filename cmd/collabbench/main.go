@@ -87,6 +87,7 @@ type config struct {
 	label         string
 	tracePath     string
 	roomPrefix    string
+	token         string
 	dialParallel  int
 	connTimeout   time.Duration
 	seed          uint64
@@ -129,6 +130,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
 	fs.StringVar(&c.label, "label", "", "name of the scenario in the report")
 	fs.StringVar(&c.tracePath, "trace", defaultTrace(), "editing trace (automerge-paper.json.gz)")
+	fs.StringVar(&c.token, "token", "", "collabd token every client sends (?token=), for a server with access control")
 	fs.StringVar(&c.roomPrefix, "room-prefix", "", "prefix of room names (default: bench-RANDOM, new rooms each run)")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections opened at the same time")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 15*time.Second, "time for one connection to open and finish its handshake")
@@ -236,10 +238,14 @@ func (c *config) healthURL() string {
 	return scheme + "://" + u.Host + "/healthz"
 }
 
-// roomURL returns the WebSocket URL of a room.
+// roomURL returns the WebSocket URL of a room, with the -token.
 func (c *config) roomURL(name string) string {
 	u, _ := c.wsBase()
-	return u.String() + "/" + url.PathEscape(name)
+	s := u.String() + "/" + url.PathEscape(name)
+	if c.token != "" {
+		s += "?token=" + url.QueryEscape(c.token)
+	}
+	return s
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

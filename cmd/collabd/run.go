@@ -17,6 +17,7 @@ import (
 	"github.com/collabd/collabd/docstore"
 	"github.com/collabd/collabd/docstore/embedded"
 	"github.com/collabd/collabd/docstore/postgres"
+	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/server"
 	"github.com/collabd/collabd/web/demo"
@@ -48,8 +49,33 @@ type config struct {
 	historyKeep      int
 	historyMaxAge    time.Duration
 	compactEntries   int
+	versionInterval  time.Duration
 	logLevel         string
 	logFormat        string
+
+	// Access (access.go).
+	auth               string
+	authSecret         string
+	authSecretFile     string
+	authKeys           string
+	authAudience       string
+	authIssuer         string
+	authWebhook        string
+	authWebhookTimeout time.Duration
+	authWebhookCache   time.Duration
+
+	// Limits.
+	maxRooms         int
+	maxConnsPerRoom  int
+	maxConnsPerIP    int
+	rateMessages     float64
+	rateMessageBurst int
+	rateBytes        float64
+	rateByteBurst    int
+	handshakeTimeout time.Duration
+	maxBodySize      int64
+
+	adminAddr string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -72,10 +98,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.historyKeep, "history-keep", 100, "versions kept per document (the newest always stays); 0 keeps all")
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "versions older than this are removed (the newest always stays); 0 keeps them")
 	fs.IntVar(&c.compactEntries, "compact-entries", rooms.DefaultCompactEntries, "a live room compacts (a new version) once its log holds this many updates")
+	fs.DurationVar(&c.versionInterval, "version-interval", rooms.DefaultVersionInterval, "while a note is edited, a version is stored this long after the first change since the last one (0: none)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	addAccessFlags(fs, c)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: collabd [flags]\n\nEvery flag can also be set with an environment variable: COLLABD_ and the\nflag's name in upper case with - as _ (e.g. COLLABD_ADDR). Flags win.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: collabd [flags]\n       collabd token --room NAME [--access read|write|admin] [--ttl 1h] [--sub USER]\n\nEvery flag can also be set with an environment variable: COLLABD_ and the\nflag's name in upper case with - as _ (e.g. COLLABD_ADDR). Flags win.\n\n")
 		fs.PrintDefaults()
 	}
 	// Environment first, so that flags on the command line override it.
@@ -154,7 +182,10 @@ func (c *config) retention() docstore.Retention {
 // run runs collabd until ctx ends, then shuts down in order: stop
 // accepting, close connections with 1001 and persist every room, wait for
 // the connections, close the store.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], getenv, stdout, stderr)
+	}
 	c, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -162,6 +193,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return err
+	}
+	authz, reload, err := newAuthorizer(c)
+	if err != nil {
+		return err
+	}
+	// Listen before opening the store: whether collabd may run without
+	// auth depends on the address it really listens on.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if err := checkOpenAccess(c, authz, ln.Addr(), log); err != nil {
+		return err
+	}
+	// Metrics are counted only when someone can read them.
+	var mx *metrics.Metrics
+	if c.adminAddr != "" {
+		mx = metrics.New()
+		mx.SetAuthMode(authModeLabel(c, authz))
 	}
 	store, err := openStore(c)
 	if err != nil {
@@ -176,6 +227,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxDocumentSize:  c.maxDocumentSize,
 		AwarenessTimeout: c.awarenessTimeout,
 		CompactEntries:   c.compactEntries,
+		MaxRooms:         c.maxRooms,
+		VersionInterval:  offDuration(c.versionInterval),
+		Metrics:          mx,
 	})
 	var origins []string
 	for _, o := range strings.Split(c.allowedOrigins, ",") {
@@ -194,19 +248,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		OriginPatterns: origins,
 		Ready:          store.Ping,
 		Home:           demo.NewHandler(),
+		Auth:           authz,
+		Limits:         c.limits(),
+		MaxBodySize:    c.maxBodySize,
+		Metrics:        mx,
 	})
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: srv,
+		// The WebSocket handshake is the request's header: a client that
+		// does not finish it in time is dropped.
+		ReadHeaderTimeout: c.handshakeTimeout,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	log.Info("collabd listening", "addr", ln.Addr().String(), "store", storeName(c))
+	stopReload := watchReload(reload, log)
+	defer stopReload()
+	var admin *http.Server
+	adminErr := make(chan error, 1)
+	if mx != nil {
+		aln, err := net.Listen("tcp", c.adminAddr)
+		if err != nil {
+			_ = hs.Close()
+			return fmt.Errorf("admin listener (--admin-addr): %w", err)
+		}
+		// No write timeout: /debug/pprof/profile streams for 30 s.
+		admin = &http.Server{Handler: mx.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { adminErr <- admin.Serve(aln) }()
+		log.Info("admin listener: /metrics and /debug/pprof", "addr", aln.Addr().String())
+		if !isLoopback(aln.Addr()) {
+			log.Warn("the admin listener is not on loopback: it serves profiles and metrics to anyone who reaches it", "addr", aln.Addr().String())
+		}
+	}
 
 	select {
 	case err := <-serveErr:
@@ -226,11 +302,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := srv.Wait(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for connections: %w", err))
 	}
+	if admin != nil {
+		_ = admin.Close()
+		if err := <-adminErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+		}
+	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// offDuration maps a flag's 0 (off) to the negative the options take.
+func offDuration(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func storeName(c *config) string {

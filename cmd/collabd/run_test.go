@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/collabd/collabd/auth"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -48,7 +50,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"stray"}, nil},
 		{[]string{"--log-level", "loud"}, nil},
 	} {
-		err := run(context.Background(), tc.args, env(tc.env), &bytes.Buffer{})
+		err := run(context.Background(), tc.args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
 		var u usageError
 		if !errors.As(err, &u) || exitCode(err) != 2 {
 			t.Errorf("run(%q, %v) = %v, want a usage error", tc.args, tc.env, err)
@@ -58,7 +60,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-h"}, env(nil), &out)
+	err := run(context.Background(), []string{"-h"}, env(nil), &out, &out)
 	if !errors.Is(err, errHelp) || exitCode(err) != 2 {
 		t.Fatalf("-h: %v", err)
 	}
@@ -84,7 +86,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	w := &syncWriter{buf: &logs}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, env(nil), w)
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, env(nil), w, w)
 	}()
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)
@@ -117,5 +119,57 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/collabd.db"); err != nil {
 		t.Fatalf("embedded store not created: %v", err)
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	secret := "a secret of at least thirty-two bytes"
+	var out, errs bytes.Buffer
+	err := run(context.Background(), []string{"token", "--room", "notes,team/*", "--access", "admin", "--ttl", "2h", "--sub", "ada"},
+		env(map[string]string{"COLLABD_AUTH_SECRET": secret}), &out, &errs)
+	if err != nil {
+		t.Fatalf("collabd token: %v (%s)", err, errs.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	v, err := auth.NewVerifier(auth.VerifierOptions{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := v.Verify(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("the printed token does not verify: %v", err)
+	}
+	if g.User != "ada" || g.Access != auth.AccessAdmin || !g.Allows("team/x", auth.AccessAdmin) || g.Allows("other", auth.AccessRead) {
+		t.Errorf("grant %+v", g)
+	}
+	if d := time.Until(g.Expires); d < time.Hour+55*time.Minute || d > 2*time.Hour+time.Minute {
+		t.Errorf("expires in %v, want 2h", d)
+	}
+	for _, args := range [][]string{{"token"}, {"token", "--room", "x", "--access", "root"}, {"token", "--room", "x"}} {
+		e := map[string]string{"COLLABD_AUTH_SECRET": secret}
+		if len(args) == 3 {
+			e = nil // no secret
+		}
+		if err := run(context.Background(), args, env(e), &bytes.Buffer{}, &bytes.Buffer{}); exitCode(err) != 2 {
+			t.Errorf("collabd %q: %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestNonLoopbackNeedsAuth(t *testing.T) {
+	var errs bytes.Buffer
+	err := run(context.Background(), []string{"--addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, env(nil), &bytes.Buffer{}, &errs)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("0.0.0.0 without keys: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--auth=none", "--auth-secret", "a secret of at least thirty-two bytes"},
+		{"--auth-webhook", "http://127.0.0.1:1/", "--auth-secret", "a secret of at least thirty-two bytes"},
+		{"--auth", "off"},
+		{"--auth-secret", "short"},
+	} {
+		if err := run(context.Background(), append(args, "--data-dir", t.TempDir()), env(nil), &bytes.Buffer{}, &bytes.Buffer{}); exitCode(err) != 2 {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
 	}
 }

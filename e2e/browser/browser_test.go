@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/collabd/collabd/auth"
 )
 
 // report is what demo.mjs prints.
@@ -51,7 +53,14 @@ type report struct {
 
 func TestDemoInBrowser(t *testing.T) {
 	chromium := requireBrowser(t)
-	addr := startCollabd(t)
+	// collabd runs with access control, and the pages get a token in their
+	// URL: everything below also proves the editor passes it on.
+	const secret = "the browser test's secret, long enough for HS256"
+	addr := startCollabd(t, "--auth-secret", secret)
+	token, err := auth.Mint([]byte(secret), auth.MintClaims{Subject: "browser-test", Rooms: []string{"weekly-*"}, Access: auth.AccessWrite, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	out := t.TempDir()
 	if dir := os.Getenv("COLLABD_SCREENSHOTS"); dir != "" {
@@ -66,6 +75,7 @@ func TestDemoInBrowser(t *testing.T) {
 		"outDir":   out,
 		"chromium": chromium,
 		"waitMs":   10000,
+		"token":    token,
 	})
 	var r report
 	runNode(t, 90*time.Second, &r, "demo.mjs", string(params))
@@ -230,7 +240,7 @@ func requireBrowser(t *testing.T) string {
 // startCollabd builds collabd (or takes $COLLABD_E2E_BINARY), starts it on
 // a port the OS picks with a fresh data directory, and returns its address
 // once it listens. The process is killed when the test ends.
-func startCollabd(t *testing.T) string {
+func startCollabd(t *testing.T, args ...string) string {
 	t.Helper()
 	bin := os.Getenv("COLLABD_E2E_BINARY")
 	if bin == "" {
@@ -241,7 +251,7 @@ func startCollabd(t *testing.T) string {
 			t.Fatalf("go build ./cmd/collabd: %v\n%s", err, out)
 		}
 	}
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json"}, args...)...)
 	cmd.SysProcAttr = childAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -89,7 +89,9 @@ async function open (context, who, name, color) {
   }, color)
   const page = await context.newPage()
   watch(page, who)
-  await page.goto(`${base}/?room=${encodeURIComponent(room)}`)
+  // With access control on, the page's ?token= is what the editor passes on
+  // to collabd (WebSocket and REST).
+  await page.goto(`${base}/?room=${encodeURIComponent(room)}${p.token ? `&token=${encodeURIComponent(p.token)}` : ''}`)
   await status(page, 'synced')
   await page.fill('#my-name', name)
   await page.press('#my-name', 'Enter')

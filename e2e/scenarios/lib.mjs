@@ -234,7 +234,10 @@ export async function converged (what, docs, timeoutMs = 5000) {
 }
 
 /** GETs a collabd REST path; returns {status, body (parsed JSON or bytes)}. */
-export async function rest (path, init) {
+export async function rest (path, init = {}) {
+  // With access control on, the scenario's parameters carry a token for
+  // its REST reads.
+  if (args.restToken) init = { ...init, headers: { authorization: `Bearer ${args.restToken}`, ...init.headers } }
   const res = await fetch(args.base + path, init)
   const type = res.headers.get('content-type') ?? ''
   const body = type.includes('json') ? await res.json() : new Uint8Array(await res.arrayBuffer())

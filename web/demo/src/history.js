@@ -6,6 +6,8 @@ import * as Y from 'yjs'
 import { createPreview } from './editor.js'
 
 const triggerLabels = {
+  current: 'now',
+  interval: 'auto',
   manual: 'saved',
   hibernate: 'idle',
   threshold: 'auto',
@@ -39,11 +41,14 @@ async function errorOf (res) {
 
 // setupHistory wires the panel. api is the note's REST base
 // (…/api/docs/{room}); fragmentName the Y.XmlFragment the editor uses.
-// hasContent tells whether the note has been written to at all: collabd
+// token, if set, is sent with every request. hasContent tells whether the note has been written to at all: collabd
 // knows no history (404) for a note nobody wrote, and the panel does not
 // ask.
-export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
+export function setupHistory ({ room, api, token, fragmentName, hasContent, toast }) {
   const $ = (id) => document.getElementById(id)
+  // With access control on, every request carries the page's token (as
+  // ?token=, so that download links work too).
+  const q = (url) => token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url
   const panel = $('history')
   const toggle = $('history-toggle')
   const list = $('versions')
@@ -55,14 +60,14 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
   let timer = null
   let queue = Promise.resolve()
 
-  $('export-json').href = api
+  $('export-json').href = q(api)
   $('export-json').download = `${fileStem(room)}.json`
-  $('export-update').href = `${api}/update`
+  $('export-update').href = q(`${api}/update`)
   $('export-update').download = `${fileStem(room)}.ydoc`
 
   const download = (id, format, ext, label) => {
     const a = document.createElement('a')
-    a.href = `${api}/history/${id}?format=${format}`
+    a.href = q(`${api}/history/${id}?format=${format}`)
     a.download = `${fileStem(room)}-v${id}.${ext}`
     a.textContent = label
     a.dataset.format = format
@@ -79,11 +84,12 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
   }
 
   const render = (versions) => {
-    versions.sort((a, b) => b.id - a.id)
+    // The current state (id 0) heads the list, then versions newest first.
+    versions.sort((a, b) => (Number(!!b.current) - Number(!!a.current)) || b.id - a.id)
     empty.hidden = versions.length > 0
     list.replaceChildren(...versions.map(v => {
       const li = document.createElement('li')
-      li.className = 'version'
+      li.className = v.current ? 'version current' : 'version'
       li.dataset.version = String(v.id)
       li.dataset.trigger = v.trigger
 
@@ -91,7 +97,7 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
       head.className = 'version-head'
       const num = document.createElement('span')
       num.className = 'version-id'
-      num.textContent = `#${v.id}`
+      num.textContent = v.current ? 'Current' : `#${v.id}`
       const time = document.createElement('time')
       const created = new Date(v.created)
       time.dateTime = created.toISOString()
@@ -111,7 +117,9 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
       const downloads = document.createElement('span')
       downloads.className = 'downloads'
       downloads.append('Download ', download(v.id, 'json', 'json', 'JSON'), ' ', download(v.id, 'text', 'txt', 'Text'), ' ', download(v.id, 'update', 'ydoc', 'Yjs'))
-      actions.append(button('Preview', 'preview', v.id), button('Restore', 'restore', v.id), downloads)
+      // The current state can be previewed and downloaded; restoring it
+      // would change nothing.
+      actions.append(button('Preview', 'preview', v.id), ...(v.current ? [] : [button('Restore', 'restore', v.id)]), downloads)
       li.append(head, actions)
       return li
     }))
@@ -123,7 +131,7 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
         render([])
         return
       }
-      const res = await fetch(`${api}/history`, { cache: 'no-store' })
+      const res = await fetch(q(`${api}/history`), { cache: 'no-store' })
       if (res.status === 404) {
         render([]) // nothing written to this note yet
         return
@@ -150,13 +158,14 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
     clearInterval(timer)
     if (yes) {
       load()
-      // Versions also appear when the note goes idle or someone else saves.
+      // Versions also appear as the note is edited (every few minutes),
+      // when it goes idle, or when someone else saves.
       timer = setInterval(load, 15000)
     }
   }
 
   const post = async (path) => {
-    const res = await fetch(`${api}${path}`, { method: 'POST' })
+    const res = await fetch(q(`${api}${path}`), { method: 'POST' })
     if (!res.ok) throw new Error(await errorOf(res))
     return res.json()
   }
@@ -191,7 +200,7 @@ export function setupHistory ({ room, api, fragmentName, hasContent, toast }) {
   }
 
   const preview = async (id) => {
-    const res = await fetch(`${api}/history/${id}?format=update`)
+    const res = await fetch(q(`${api}/history/${id}?format=update`))
     if (!res.ok) throw new Error(await errorOf(res))
     const update = new Uint8Array(await res.arrayBuffer())
     const doc = new Y.Doc()

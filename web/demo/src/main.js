@@ -118,7 +118,10 @@ function main () {
   const doc = new Y.Doc()
   // disableBc: tabs of one browser talk through collabd too, so the status
   // shows what the server has.
-  const provider = new WebsocketProvider(wsBase.href, encoded, doc, { disableBc: true })
+  // ?token=... (a collabd token for this note) is passed on to collabd:
+  // y-websocket puts params in the connection's query.
+  const token = new URLSearchParams(location.search).get('token') || ''
+  const provider = new WebsocketProvider(wsBase.href, encoded, doc, { disableBc: true, params: token ? { token } : {} })
 
   setupStatus(provider)
   setupPresence({ awareness: provider.awareness, list: $('people'), nameInput: $('my-name') })
@@ -135,7 +138,7 @@ function main () {
       view.focus()
     }
   })
-  setupHistory({ room, api, fragmentName, hasContent: () => doc.store.clients.size > 0, toast })
+  setupHistory({ room, api, token, fragmentName, hasContent: () => doc.store.clients.size > 0, toast })
 
   $('new-note').addEventListener('click', () => {
     const url = new URL(location.href)
