@@ -49,8 +49,10 @@
 //	rooms   required: an array of room names and patterns, or one string
 //	access  optional: "read" (the default), "write" or "admin"
 //
-// VerifierOptions.Leeway applies to exp, nbf and iat. A token header with
-// "crit" is refused. Mint makes HS256 tokens of this form.
+// VerifierOptions.Leeway applies to exp, nbf and iat, and Grant.Expires is
+// exp plus the leeway. A token header with "crit" is refused. A Verifier
+// never returns ErrForbidden: whether the rooms cover the request is the
+// server's Allows check. Mint makes HS256 tokens of this form.
 //
 // # Keys file
 //

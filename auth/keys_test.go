@@ -326,9 +326,14 @@ func TestLeeway(t *testing.T) {
 	for _, tt := range tests {
 		v := mustVerifier(t, VerifierOptions{Secret: testSecret, Leeway: tt.leeway})
 		for name, tok := range map[string]string{"expired": expired, "early": early} {
-			_, err := v.Verify(tok)
+			g, err := v.Verify(tok)
 			if got := err == nil; got != tt.want {
 				t.Errorf("leeway %v, %s token: accepted = %v (%v), want %v", tt.leeway, name, got, err, tt.want)
+			}
+			if err == nil && name == "expired" {
+				if want := testNow.Add(-20*time.Second + tt.leeway); !g.Expires.Equal(want) {
+					t.Errorf("leeway %v: Expires = %v, want exp + leeway = %v", tt.leeway, g.Expires, want)
+				}
 			}
 		}
 	}

@@ -34,8 +34,8 @@ type VerifierOptions struct {
 	Audience string
 	// Issuer, when set, must equal the token's "iss".
 	Issuer string
-	// Leeway is the clock skew allowed when checking exp, nbf and iat.
-	// Zero: none.
+	// Leeway is the clock skew allowed when checking exp, nbf and iat;
+	// Grant.Expires is exp plus Leeway. Zero: none.
 	Leeway time.Duration
 	// Now tells the time; nil: time.Now.
 	Now func() time.Time
@@ -142,8 +142,8 @@ func (v *Verifier) newKeySet(keys []publicKey) *keySet {
 }
 
 // Authorize verifies req.Token (ErrNoToken if it is empty) and returns its
-// grant. It does not look at req.Room: the server checks the grant with
-// Grant.Allows.
+// grant. It does not look at req.Room, and so never returns ErrForbidden:
+// the server checks the grant with Grant.Allows.
 func (v *Verifier) Authorize(_ context.Context, req Request) (Grant, error) {
 	return v.Verify(req.Token)
 }
@@ -164,7 +164,9 @@ func (v *Verifier) Verify(token string) (Grant, error) {
 	if err != nil {
 		return Grant{}, ks.tokenError(err, tok, &c)
 	}
-	g := Grant{User: c.Subject, Access: AccessRead, Expires: c.ExpiresAt.Time}
+	// Expires includes the leeway, so that a server timer set from it
+	// ends a connection when Verify would start refusing the token.
+	g := Grant{User: c.Subject, Access: AccessRead, Expires: c.ExpiresAt.Add(v.opts.Leeway)}
 	switch {
 	case !c.Rooms.set:
 		return Grant{}, invalidToken("rooms claim missing", nil)

@@ -176,17 +176,26 @@ func (w *Webhook) Authorize(ctx context.Context, req Request) (Grant, error) {
 	c := &hookCall{done: make(chan struct{})}
 	w.inflight[key] = c
 	w.mu.Unlock()
+	return w.lead(ctx, key, c, req, fwd)
+}
 
-	g, err, cacheable := w.call(ctx, req, fwd)
-
-	w.mu.Lock()
-	delete(w.inflight, key)
-	if cacheable && w.ttl > 0 {
-		w.storeLocked(key, g, err)
-	}
-	w.mu.Unlock()
-	c.grant, c.err = g.clone(), err
-	close(c.done)
+// lead makes the call c for everyone waiting on it, caches its outcome and
+// releases the waiters, even if the call panics (a custom RoundTripper
+// might), so that nobody waits forever.
+func (w *Webhook) lead(ctx context.Context, key cacheKey, c *hookCall, req Request, fwd map[string]string) (Grant, error) {
+	c.err = unavailable("webhook call failed", nil) // what waiters see after a panic
+	cacheable := false
+	defer func() {
+		w.mu.Lock()
+		delete(w.inflight, key)
+		if cacheable && w.ttl > 0 {
+			w.storeLocked(key, c.grant, c.err)
+		}
+		w.mu.Unlock()
+		close(c.done)
+	}()
+	g, err, ok := w.call(ctx, req, fwd)
+	c.grant, c.err, cacheable = g.clone(), err, ok
 	return g, err
 }
 

@@ -445,3 +445,46 @@ func TestNewWebhookRefuses(t *testing.T) {
 		}
 	}
 }
+
+// panickyTransport blocks until released, then panics.
+type panickyTransport struct{ release chan struct{} }
+
+func (p panickyTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	<-p.release
+	panic("transport bug")
+}
+
+func TestWebhookLeaderPanicReleasesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := panickyTransport{release: make(chan struct{})}
+		w, err := NewWebhook(WebhookOptions{URL: "http://hook.invalid/", Client: &http.Client{Transport: tr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recovered := make(chan any, 1)
+		go func() {
+			defer func() { recovered <- recover() }()
+			w.Authorize(context.Background(), Request{Room: "r"})
+		}()
+		synctest.Wait()
+		waiter := make(chan error, 1)
+		go func() {
+			_, err := w.Authorize(context.Background(), Request{Room: "r"})
+			waiter <- err
+		}()
+		synctest.Wait()
+		close(tr.release)
+		if r := <-recovered; r == nil {
+			t.Error("the leader did not panic")
+		}
+		if err := <-waiter; !errors.Is(err, ErrUnavailable) {
+			t.Errorf("waiter: err = %v, want ErrUnavailable", err)
+		}
+		w.mu.Lock()
+		n := len(w.inflight)
+		w.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d calls still in flight", n)
+		}
+	})
+}
