@@ -10,6 +10,7 @@ import (
 	"errors"
 	"image/png"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,15 +139,22 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("%d download links, want 5: %+v", len(r.Downloads), r.Downloads)
 	}
 	for _, d := range r.Downloads {
+		// Every link carries the page's token last: it must, and the
+		// checks below look at what comes before it.
+		href, hasToken := strings.CutSuffix(d.Href, "token="+url.QueryEscape(token))
+		if !hasToken {
+			t.Errorf("download %s %s does not carry the page's token", d.Label, d.Href)
+		}
+		href = strings.TrimRight(href, "?&")
 		want := ""
 		for k, v := range wantTypes {
-			if strings.HasSuffix(d.Href, k) {
+			if strings.HasSuffix(href, k) {
 				want = v
 			}
 		}
 		switch {
 		case want != "":
-		case strings.HasSuffix(d.Href, "/update"):
+		case strings.HasSuffix(href, "/update"):
 			want = "application/octet-stream"
 		default:
 			want = "application/json"
@@ -155,7 +163,7 @@ func TestDemoInBrowser(t *testing.T) {
 			t.Errorf("download %s %s: status %d, Content-Type %q, %d bytes, file name %q; want 200, %q, a body and a file name",
 				d.Label, d.Href, d.Status, d.ContentType, d.Bytes, d.Download, want)
 		}
-		if strings.HasSuffix(d.Href, "format=text") && strings.TrimSpace(d.Text) != strings.TrimSpace(r.Saved) {
+		if strings.HasSuffix(href, "format=text") && strings.TrimSpace(d.Text) != strings.TrimSpace(r.Saved) {
 			t.Errorf("text download of version %s:\n got  %q\n want %q", r.VersionID, d.Text, r.Saved)
 		}
 	}
