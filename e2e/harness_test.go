@@ -159,7 +159,12 @@ func startCollabd(t *testing.T, cfg serverConfig) *collabd {
 		// guessing of a free port.
 		cfg.Addr = "127.0.0.1:0"
 	}
-	args := append([]string{"--addr", cfg.Addr, "--data-dir", cfg.DataDir, "--log-format", "json", "--log-level", "debug"}, cfg.Args...)
+	// Several scenarios write as fast as they can from one client (the
+	// SIGKILL writer, the crash loads), past the default message rate
+	// limit; TestLimits sets the limits it trips in cfg.Args, which come
+	// later and win.
+	args := append([]string{"--addr", cfg.Addr, "--data-dir", cfg.DataDir, "--log-format", "json", "--log-level", "debug",
+		"--rate-messages", "0", "--rate-bytes", "0"}, cfg.Args...)
 	s := &collabd{t: t, DataDir: cfg.DataDir, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.SysProcAttr = childAttr(false)
