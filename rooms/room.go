@@ -357,24 +357,30 @@ func (rm *Room) kick(c *Conn, reason CloseReason) {
 	rm.drop(c)
 }
 
-func (rm *Room) send(c *Conn, frame []byte, kind metrics.Kind) {
-	if !c.peer.Send(frame) {
-		rm.log.Warn("closing slow connection", "conn", c.id)
-		rm.reg.opts.Metrics.SlowConsumerClose()
-		rm.kick(c, CloseSlowConsumer)
-		return
+// write sends frame to c, closing c as a slow consumer when its queue is
+// full, and reports whether the frame went out.
+func (rm *Room) write(c *Conn, frame []byte) bool {
+	if c.peer.Send(frame) {
+		return true
 	}
-	rm.reg.opts.Metrics.MessagesOut(kind, 1, len(frame))
+	rm.log.Warn("closing slow connection", "conn", c.id)
+	rm.reg.opts.Metrics.SlowConsumerClose()
+	rm.kick(c, CloseSlowConsumer)
+	return false
 }
 
+func (rm *Room) send(c *Conn, frame []byte, kind metrics.Kind) {
+	if rm.write(c, frame) {
+		rm.reg.opts.Metrics.MessagesOut(kind, 1, len(frame))
+	}
+}
+
+// broadcast sends frame to every connection, counted in one metrics call.
 func (rm *Room) broadcast(frame []byte, kind metrics.Kind) {
-	n := len(rm.conns)
+	n := 0
 	for c := range rm.conns {
-		if !c.peer.Send(frame) {
-			rm.log.Warn("closing slow connection", "conn", c.id)
-			rm.reg.opts.Metrics.SlowConsumerClose()
-			rm.kick(c, CloseSlowConsumer)
-			n--
+		if rm.write(c, frame) {
+			n++
 		}
 	}
 	rm.reg.opts.Metrics.MessagesOut(kind, n, n*len(frame))
