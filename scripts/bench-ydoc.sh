@@ -4,8 +4,7 @@
 # Alternates one Go round (go test ./ydoc -bench ...) and one Node round
 # (bench/ydoc/bench.mjs) ROUNDS times, so both see the same machine noise, then
 # prints medians, Go/Yjs ratios and targets (bench/ydoc/table.mjs).
-# Env: COLLABD_SHARED (trace location, see bench/ydoc/bench.mjs), BENCH_OUT
-# (directory for the raw outputs; default a new temp dir), GO_BENCH (regexp,
+# Env: BENCH_OUT (directory for the raw outputs; default a new temp dir), GO_BENCH (regexp,
 # default the ydoc trace benchmarks), GO_BENCHTIME (passed as -benchtime if set).
 set -uo pipefail
 

@@ -37,16 +37,8 @@ if (typeof global.gc !== 'function') {
 
 // ---------- trace ----------
 function traceFile () {
-  const name = 'automerge-paper.json.gz'
-  const cands = []
-  if (process.env.COLLABD_SHARED) {
-    cands.push(path.join(process.env.COLLABD_SHARED, 'data', name)) // same convention as ydoc/trace_test.go
-    cands.push(path.join(process.env.COLLABD_SHARED, name))
-  }
-  cands.push(path.join(repoRoot, '..', 'shared', 'data', name))
-  for (const c of cands) if (fs.existsSync(c)) return c
-  console.error(`bench.mjs: editing trace not found (tried ${cands.join(', ')}); set COLLABD_SHARED`)
-  process.exit(2)
+  // The repository's copy, the one ydoc's trace tests read.
+  return path.join(repoRoot, 'testdata', 'automerge-paper.json.gz')
 }
 
 const log = (...a) => console.error('#', ...a)

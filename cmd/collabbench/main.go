@@ -37,7 +37,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -99,12 +98,9 @@ type config struct {
 	args []string // as given, for the report
 }
 
-func defaultTrace() string {
-	if d := os.Getenv("COLLABD_SHARED"); d != "" {
-		return filepath.Join(d, "data", "automerge-paper.json.gz")
-	}
-	return filepath.Join("..", "shared", "data", "automerge-paper.json.gz")
-}
+// defaultTrace is the repository's copy of the trace, relative to the
+// module root, where the load scripts run the tool.
+const defaultTrace = "testdata/automerge-paper.json.gz"
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{args: args}
@@ -129,7 +125,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.serverLog, "server-log", "", "file for the output of -server-cmd (default: discarded)")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
 	fs.StringVar(&c.label, "label", "", "name of the scenario in the report")
-	fs.StringVar(&c.tracePath, "trace", defaultTrace(), "editing trace (automerge-paper.json.gz)")
+	fs.StringVar(&c.tracePath, "trace", defaultTrace, "editing trace (automerge-paper.json.gz)")
 	fs.StringVar(&c.token, "token", "", "collabd token every client sends (?token=), for a server with access control")
 	fs.StringVar(&c.roomPrefix, "room-prefix", "", "prefix of room names (default: bench-RANDOM, new rooms each run)")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections opened at the same time")

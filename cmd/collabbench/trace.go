@@ -20,7 +20,7 @@ type edit struct {
 }
 
 // trace is an editing trace in the format of Joseph Gentle's
-// editing-traces collection (../shared/data/README.md): transactions of
+// editing-traces collection (testdata/README.md): transactions of
 // patches [position, numDeleted, "inserted text"], positions in characters
 // of the document as it is when the patch applies.
 type trace struct {

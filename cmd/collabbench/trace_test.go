@@ -201,16 +201,7 @@ func TestGeneratorWraps(t *testing.T) {
 func TestRealTrace(t *testing.T) {
 	// Tests run in cmd/collabbench; the tool's default is relative to the
 	// module root.
-	path := filepath.Join("..", "..", "..", "shared", "data", "automerge-paper.json.gz")
-	if os.Getenv("COLLABD_SHARED") != "" {
-		path = defaultTrace()
-	}
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("editing trace: %v", err)
-		}
-		t.Skipf("editing trace not available: %v", err)
-	}
+	path := filepath.Join("..", "..", defaultTrace)
 	if testing.Short() {
 		t.Skip("replays 259,778 edits")
 	}

@@ -1,4 +1,4 @@
-// Replays the automerge-paper editing trace (../shared/data) as local edits
+// Replays the automerge-paper editing trace (testdata/) as local edits
 // in real Yjs and prints SHA-256 digests of every update it emits and of the
 // final encoded state. ydoc's trace test checks that collabd's local edits
 // produce byte-identical updates. Usage: node tools/trace/golden.mjs > ydoc/testdata/trace-golden.json
@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
 
-const shared = process.env.COLLABD_SHARED || join(import.meta.dirname, '..', '..', '..', 'shared')
-const trace = JSON.parse(gunzipSync(readFileSync(join(shared, 'data', 'automerge-paper.json.gz'))))
+const trace = JSON.parse(gunzipSync(readFileSync(join(import.meta.dirname, '..', '..', 'testdata', 'automerge-paper.json.gz'))))
 const doc = new Y.Doc()
 doc.clientID = 1
 const text = doc.getText('text')
