@@ -4,8 +4,11 @@
 #   bench/load/compare.sh [-n ROUNDS] [-d DATA_PARENT] REV [REV...] -- COLLABBENCH_ARGS...
 #
 # Builds collabd at each REV (a git revision, "worktree" for the working
-# tree as it is, bin:PATH for a collabd built already, or "ref" for
-# y-websocket's own server, the reference of bench/load/run.sh; REV@FLAGS
+# tree as it is, bin:PATH for a collabd built already, "ref" for
+# y-websocket's own server, the reference of bench/load/run.sh, or
+# "hocuspocus" for Hocuspocus with its SQLite extension, a durable peer
+# (bench/peers, installed on first use; collabbench speaks its dialect of
+# the protocol with -protocol hocuspocus); REV@FLAGS
 # runs that build with more collabd flags, comma-separated, e.g.
 # worktree@--admin-addr=127.0.0.1:0,--auth-secret-file=/tmp/s), then runs
 # collabbench against each build in turn, ROUNDS times (default 3): build A,
@@ -71,6 +74,10 @@ for i in "${!REVS[@]}"; do
   echo "building collabd $rev" >&2
   if [ "$rev" = ref ]; then
     [ -f node_modules/y-websocket-ref/bin/server.js ] || { echo "ref: run npm ci first" >&2; exit 1; }
+  elif [ "$rev" = hocuspocus ]; then
+    # Its SQLite binding compiles from source here (about a minute, once).
+    [ -d bench/peers/node_modules/@hocuspocus/server ] ||
+      npm ci --prefix bench/peers --no-audit --no-fund >&2 || exit 1
   elif [ "${rev#bin:}" != "$rev" ]; then
     cp "${rev#bin:}" "$WORK/collabd-$i" || exit 1
   elif [ "$rev" = worktree ]; then
@@ -85,18 +92,27 @@ done
 # field FILE NAME: the first number after "NAME": in FILE.
 field() { grep -o "\"$2\": [0-9.e+-]*" "$1" | head -1 | awk '{print $2}'; }
 
-printf '%-5s %-14s %9s %9s %9s %9s %11s\n' round build "µs/frame" "p50 ms" "p99 ms" "other" undelivered
+# With -capacity among the arguments each run is a capacity search
+# (collabbench -capacity): the table then also shows the capacity found, in
+# updates/s per room, and the other columns are the figures of its highest
+# passing step.
+printf '%-5s %-14s %9s %9s %9s %9s %11s %10s\n' round build "µs/frame" "p50 ms" "p99 ms" "other" undelivered "capacity"
 for ((r = 1; r <= ROUNDS; r++)); do
   for i in "${!REVS[@]}"; do
     data="$(mktemp -d "$PARENT/collabd-data.XXXXXX")"
     out="$WORK/run-$i-$r.json"
     server="$WORK/collabd-$i -addr 127.0.0.1:$PORT -data-dir $data ${FLAGS[$i]}"
-    if [ "${REVS[$i]}" = ref ]; then
-      server="env HOST=127.0.0.1 PORT=$PORT node $PWD/node_modules/y-websocket-ref/bin/server.js"
-    fi
+    proto=y-websocket
+    case "${REVS[$i]}" in
+      ref) server="env HOST=127.0.0.1 PORT=$PORT node $PWD/node_modules/y-websocket-ref/bin/server.js" ;;
+      hocuspocus)
+        server="env HOST=127.0.0.1 PORT=$PORT DATA_DIR=$data node $PWD/bench/peers/hocuspocus.mjs"
+        proto=hocuspocus
+        ;;
+    esac
     nice -n "$BENCH_NICE" "$WORK/collabbench" \
       -server-cmd "$server" \
-      -url "ws://127.0.0.1:$PORT" -json "$out" ${BENCH_TOKEN:+-token "$BENCH_TOKEN"} "$@" >"$WORK/run-$i-$r.txt" 2>&1
+      -url "ws://127.0.0.1:$PORT" -protocol "$proto" -json "$out" ${BENCH_TOKEN:+-token "$BENCH_TOKEN"} "$@" >"$WORK/run-$i-$r.txt" 2>&1
     status=$?
     rm -rf "$data"
     if [ ! -s "$out" ]; then
@@ -104,22 +120,24 @@ for ((r = 1; r <= ROUNDS; r++)); do
       tail -20 "$WORK/run-$i-$r.txt" >&2
       exit 1
     fi
-    printf '%-5s %-14s %9.2f %9.2f %9.2f %9.2f %11s\n' "$r" "$((i + 1)):${REVS[$i]}" \
+    cap="$(field "$out" capacity_updates_per_sec_per_room)"
+    printf '%-5s %-14s %9.2f %9.2f %9.2f %9.2f %11s %10s\n' "$r" "$((i + 1)):${REVS[$i]}" \
       "$(field "$out" cpu_us_per_delivered_message)" "$(field "$out" p50_ms)" \
-      "$(field "$out" p99_ms)" "$(field "$out" other_cores)" "$(field "$out" undelivered)" |
+      "$(field "$out" p99_ms)" "$(field "$out" other_cores)" "$(field "$out" undelivered)" "${cap:--}" |
       tee -a "$WORK/table"
     sleep 2 # let the port and the machine settle
   done
 done
 
 # median of the numbers on stdin
-median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo
-printf '%-20s %9s %9s %9s\n' "median of $ROUNDS" "µs/frame" "p50 ms" "p99 ms"
+printf '%-20s %9s %9s %9s %10s\n' "median of $ROUNDS" "µs/frame" "p50 ms" "p99 ms" "capacity"
 for i in "${!REVS[@]}"; do
   rows="$(awk -v b="$((i + 1)):${REVS[$i]}" '$2 == b' "$WORK/table")"
-  printf '%-20s %9.2f %9.2f %9.2f\n' "$((i + 1)):${REVS[$i]}" \
+  printf '%-20s %9.2f %9.2f %9.2f %10s\n' "$((i + 1)):${REVS[$i]}" \
     "$(echo "$rows" | awk '{print $3}' | median)" \
     "$(echo "$rows" | awk '{print $4}' | median)" \
-    "$(echo "$rows" | awk '{print $5}' | median)"
+    "$(echo "$rows" | awk '{print $5}' | median)" \
+    "$(echo "$rows" | awk '$8 != "-" {print $8}' | median)"
 done

@@ -313,6 +313,9 @@ func (b *bench) setup() error {
 
 func (b *bench) newClient(n int, rm *room, r role) *client {
 	c := &client{b: b, n: n, room: rm, role: r, synced: make(chan struct{}), view: map[uint64]awView{}}
+	if b.cfg != nil && b.cfg.protocol == protoHocuspocus {
+		c.hpPre = hpPrefix(rm.name)
+	}
 	rm.members = append(rm.members, c)
 	return c
 }
@@ -364,6 +367,11 @@ func (b *bench) connect(ctx, connCtx context.Context, c *client) error {
 	ws.SetReadLimit(256 << 20)
 	c.ws = ws
 	b.readers.Go(func() { c.readLoop(connCtx) })
+	if c.hpPre != nil {
+		if err := c.ws.Write(connCtx, websocket.MessageBinary, hpAuth(c.hpPre, b.cfg.token)); err != nil {
+			return fmt.Errorf("sending the hocuspocus auth message: %w", err)
+		}
+	}
 	if err := c.write(connCtx, yprotocol.AppendSyncStep1(nil, emptyStateVector)); err != nil {
 		return fmt.Errorf("sending sync step 1: %w", err)
 	}
@@ -546,6 +554,7 @@ func (b *bench) collect(rep *report) {
 			rep.Updates.Delivered += c.gotN
 			rep.Updates.Duplicates += c.dups
 			rep.Updates.Unknown += c.unknown
+			rep.Updates.MergedRelays += c.mergedRelays
 			rep.Updates.NoopRelays += c.noop
 			rep.Connect.SyncStep2 += c.sync2
 			rep.Connect.PermissionDenied += c.denied

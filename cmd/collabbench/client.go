@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -41,6 +42,7 @@ type room struct {
 	turn    int
 	updates [][]byte         // the updates the writers send, in order
 	index   map[string]int32 // update bytes -> index in updates
+	merged  mergeIndex       // finds updates inside merged relays
 	// sendNs[i] is when update i was handed to the writer's socket (the
 	// bench clock, > 0), 0 if it was never sent, -1 if sending failed.
 	sendNs  []atomic.Int64
@@ -71,6 +73,11 @@ type client struct {
 	role role
 	yid  uint64 // Yjs client ID of its presence
 	ws   *websocket.Conn
+	// hpPre is the document-name prefix of every message when the tool
+	// speaks Hocuspocus (see hocuspocus.go), nil for y-websocket.
+	hpPre   []byte
+	hpBuf   []byte // a write's Hocuspocus message, guarded by writeMu
+	writeMu sync.Mutex
 
 	synced   chan struct{} // closed when the server's SyncStep2 arrived
 	syncOnce sync.Once
@@ -87,20 +94,21 @@ type client struct {
 	updates  atomic.Int64 // update messages received that belong to the room
 	presence atomic.Int64 // awareness messages received
 
-	mu        sync.Mutex // guards the fields below; the read loop holds it per frame
-	got       []uint64   // bitset of the room's updates received
-	gotN      int
-	dups      int // updates received more than once
-	unknown   int // updates that are none of the room's
-	noop      int // empty updates (no structs, no deletions)
-	sync2     int // SyncStep2 messages received
-	denied    int // permission-denied messages received
-	fanout    hist
-	echo      hist
-	awLat     hist
-	awEntries int // presence entries of other clients received
-	view      map[uint64]awView
-	closeErr  error // why the connection ended, unless the tool closed it
+	mu           sync.Mutex // guards the fields below; the read loop holds it per frame
+	got          []uint64   // bitset of the room's updates received
+	gotN         int
+	dups         int // updates received more than once
+	unknown      int // updates that are none of the room's
+	mergedRelays int // merged updates that held some of the room's
+	noop         int // empty updates (no structs, no deletions)
+	sync2        int // SyncStep2 messages received
+	denied       int // permission-denied messages received
+	fanout       hist
+	echo         hist
+	awLat        hist
+	awEntries    int // presence entries of other clients received
+	view         map[uint64]awView
+	closeErr     error // why the connection ended, unless the tool closed it
 }
 
 // emptyUpdate is the Yjs update with nothing in it, what an empty document
@@ -111,13 +119,19 @@ var emptyUpdate = []byte{0, 0}
 var emptyStateVector = []byte{0}
 
 func (c *client) write(ctx context.Context, frame []byte) error {
+	if c.hpPre != nil {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		c.hpBuf = hpWrap(c.hpBuf[:0], c.hpPre, frame)
+		frame = c.hpBuf
+	}
 	return c.ws.Write(ctx, websocket.MessageBinary, frame)
 }
 
 // readLoop reads frames until the connection ends.
 func (c *client) readLoop(ctx context.Context) {
 	var buf bytes.Buffer
-	var reply []byte
+	var reply, unwrapped []byte
 	for {
 		_, r, err := c.ws.Reader(ctx)
 		if err == nil {
@@ -134,7 +148,25 @@ func (c *client) readLoop(ctx context.Context) {
 		}
 		now := c.b.now()
 		c.frames.Add(1)
-		if reply = c.handle(buf.Bytes(), now, reply[:0]); len(reply) > 0 {
+		frame := buf.Bytes()
+		if c.hpPre != nil {
+			unwrapped, err = hpUnwrap(unwrapped[:0], frame, c.room.name)
+			if err != nil {
+				c.mu.Lock()
+				if errors.Is(err, errHPDenied) {
+					c.denied++
+				} else if c.closeErr == nil {
+					c.closeErr = err
+				}
+				c.mu.Unlock()
+				continue
+			}
+			if unwrapped == nil {
+				continue
+			}
+			frame = unwrapped
+		}
+		if reply = c.handle(frame, now, reply[:0]); len(reply) > 0 {
 			// Answer as a stock client does: its SyncStep2 (our document
 			// is empty as far as the server is concerned: the writers'
 			// updates reach it as updates).
@@ -165,28 +197,22 @@ func (c *client) handle(frame []byte, now int64, reply []byte) []byte {
 			c.syncOnce.Do(func() { close(c.synced) })
 		case yprotocol.KindUpdate:
 			idx, ok := rm.index[string(m.Payload)]
-			if !ok {
-				if bytes.Equal(m.Payload, emptyUpdate) {
-					c.noop++
-				} else {
-					c.unknown++
-				}
+			if ok {
+				c.deliver(idx, now, inWindow)
 				return nil
 			}
-			c.updates.Add(1)
-			w, bit := idx/64, uint64(1)<<(idx%64)
-			if c.got[w]&bit != 0 {
-				c.dups++
+			if bytes.Equal(m.Payload, emptyUpdate) {
+				c.noop++
 				return nil
 			}
-			c.got[w] |= bit
-			c.gotN++
-			if sent := rm.sendNs[idx].Load(); inWindow(sent) {
-				if rm.writerOf(int(idx)) == c {
-					c.echo.add(now - sent)
-				} else {
-					c.fanout.add(now - sent)
-				}
+			parts := rm.merged.contained(rm.updates, m.Payload)
+			if len(parts) == 0 {
+				c.unknown++
+				return nil
+			}
+			c.mergedRelays++
+			for _, idx := range parts {
+				c.deliver(idx, now, inWindow)
 			}
 		case yprotocol.KindAwareness:
 			c.presence.Add(1)
@@ -226,6 +252,27 @@ func (c *client) handle(frame []byte, now int64, reply []byte) []byte {
 		c.closeErr = fmt.Errorf("decoding a frame from the server: %w", err)
 	}
 	return reply
+}
+
+// deliver records the arrival at now of the room's update idx. c.mu is
+// held.
+func (c *client) deliver(idx int32, now int64, inWindow func(int64) bool) {
+	rm := c.room
+	c.updates.Add(1)
+	w, bit := idx/64, uint64(1)<<(idx%64)
+	if c.got[w]&bit != 0 {
+		c.dups++
+		return
+	}
+	c.got[w] |= bit
+	c.gotN++
+	if sent := rm.sendNs[idx].Load(); inWindow(sent) {
+		if rm.writerOf(int(idx)) == c {
+			c.echo.add(now - sent)
+		} else {
+			c.fanout.add(now - sent)
+		}
+	}
 }
 
 // sendAwareness sends the next presence state: a cursor that moves. The

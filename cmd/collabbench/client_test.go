@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/collabd/collabd/lib0"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/server"
+	"github.com/collabd/collabd/ydoc"
 	"github.com/collabd/collabd/yprotocol"
 )
 
@@ -185,4 +187,72 @@ func TestRunInProcess(t *testing.T) {
 	if row := sum.String(); !strings.Contains(row, "| in-process | 6 clients + 4 idle, 2 rooms, 100 upd/s/room, 20 Hz presence/client |") || !strings.Contains(row, "| all pass |") {
 		t.Errorf("summary:\n%s", row)
 	}
+}
+
+// TestMergedRelay: a relay that merges several of the room's updates
+// delivers each of them, and a merge missing part of an update credits
+// only the updates it holds whole.
+func TestMergedRelay(t *testing.T) {
+	b, rm, _, r := testRoom(t)
+	d := ydoc.New(ydoc.Options{ClientID: 42})
+	text := d.Root("t")
+	var ups [][]byte
+	for _, fn := range []func(tx *ydoc.Txn) error{
+		func(tx *ydoc.Txn) error { return tx.InsertText(text, 0, "abc") },
+		func(tx *ydoc.Txn) error { return tx.Delete(text, 1, 1) },
+		func(tx *ydoc.Txn) error { return tx.InsertText(text, 0, "xy") },
+		func(tx *ydoc.Txn) error { return tx.InsertText(text, 0, "z") },
+	} {
+		u, err := d.Transact(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, u)
+	}
+	rm.updates = ups
+	rm.index = map[string]int32{}
+	for i, u := range ups {
+		rm.index[string(u)] = int32(i)
+	}
+	rm.sendNs = make([]atomic.Int64, len(ups))
+	r.got = make([]uint64, 1)
+	now := b.now()
+	for i := range ups {
+		rm.sendNs[i].Store(now - int64(time.Millisecond))
+	}
+	merged, err := ydoc.MergeUpdates(ups[0], ups[1], ups[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.handle(yprotocol.AppendUpdate(nil, merged), now, nil)
+	if r.gotN != 3 || r.mergedRelays != 1 || r.unknown != 0 || r.fanout.n != 3 {
+		t.Fatalf("merged relay of 3: got %d, merged %d, unknown %d, fan-out samples %d", r.gotN, r.mergedRelays, r.unknown, r.fanout.n)
+	}
+	// Update 3 alone is new; then all four merged again are duplicates.
+	r.handle(yprotocol.AppendUpdate(nil, ups[3]), now, nil)
+	all, err := ydoc.MergeUpdates(ups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.handle(yprotocol.AppendUpdate(nil, all), now, nil)
+	if r.gotN != 4 || r.dups != 4 {
+		t.Errorf("after the full merge: got %d, dups %d; want 4, 4", r.gotN, r.dups)
+	}
+	// A diff that holds only part of update 0's insert credits nothing of it.
+	part, err := ydoc.DiffUpdate(ups[0], encodeSV(t, 42, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := b.newClient(2, rm, roleReader)
+	r2.got = make([]uint64, 1)
+	r2.handle(yprotocol.AppendUpdate(nil, part), now, nil)
+	if r2.gotN != 0 || r2.unknown != 1 {
+		t.Errorf("partial update: got %d, unknown %d; want 0, 1", r2.gotN, r2.unknown)
+	}
+}
+
+// encodeSV encodes a state vector of one client.
+func encodeSV(t *testing.T, client, clock uint64) []byte {
+	t.Helper()
+	return lib0.AppendVarUint(lib0.AppendVarUint(lib0.AppendVarUint(nil, 1), client), clock)
 }

@@ -87,9 +87,17 @@ type config struct {
 	tracePath     string
 	roomPrefix    string
 	token         string
+	protocol      protocol
 	dialParallel  int
 	connTimeout   time.Duration
 	seed          uint64
+
+	// -capacity: search for the highest sustained rate (capacity.go).
+	capacity bool
+	capStart float64
+	capMax   float64
+	capSteps int
+	capP99   time.Duration
 
 	checkP99        time.Duration
 	checkCPUPerMsg  float64 // µs
@@ -127,10 +135,17 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.label, "label", "", "name of the scenario in the report")
 	fs.StringVar(&c.tracePath, "trace", defaultTrace, "editing trace (automerge-paper.json.gz)")
 	fs.StringVar(&c.token, "token", "", "collabd token every client sends (?token=), for a server with access control")
+	c.protocol = protoYWebsocket
+	fs.Var(&c.protocol, "protocol", "wire protocol of the server: y-websocket (collabd, y-websocket's server) or hocuspocus")
 	fs.StringVar(&c.roomPrefix, "room-prefix", "", "prefix of room names (default: bench-RANDOM, new rooms each run)")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections opened at the same time")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 15*time.Second, "time for one connection to open and finish its handshake")
 	fs.Uint64Var(&c.seed, "seed", 0, "random seed for client IDs and names (0: random)")
+	fs.BoolVar(&c.capacity, "capacity", false, "search for the highest update rate per room the server sustains (ramp, then bisect); -rate is ignored")
+	fs.Float64Var(&c.capStart, "capacity-start", 50, "first rate of the capacity search, updates/s per room")
+	fs.Float64Var(&c.capMax, "capacity-max", 20000, "highest rate the capacity search tries")
+	fs.IntVar(&c.capSteps, "capacity-steps", 4, "bisection steps after the ramp")
+	fs.DurationVar(&c.capP99, "capacity-p99", 20*time.Millisecond, "fan-out p99 a sustained rate must keep")
 	fs.DurationVar(&c.checkP99, "check-p99", 0, "fail unless the p99 fan-out latency is at most this (0: no check)")
 	fs.Float64Var(&c.checkCPUPerMsg, "check-cpu-per-msg", 0, "fail unless server CPU per delivered message is at most this many µs (0: no check)")
 	fs.Float64Var(&c.checkRSSPerConn, "check-rss-per-conn", 0, "fail unless server RSS per connection is at most this many bytes (0: no check)")
@@ -180,6 +195,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-warmup + -duration + -drain must not exceed %v", maxRunTime)
 	case c.dialParallel < 1:
 		return errors.New("-dial-parallel must be at least 1")
+	case c.capacity && (c.capStart <= 0 || c.capMax < c.capStart || c.capMax > maxRate || c.capSteps < 0 || c.capP99 <= 0):
+		return fmt.Errorf("-capacity: need 0 < -capacity-start <= -capacity-max <= %d, -capacity-steps >= 0, -capacity-p99 > 0", maxRate)
 	case c.pid != 0 && c.serverCmd != "":
 		return errors.New("-pid and -server-cmd exclude each other")
 	}
@@ -258,6 +275,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseConfig(args, stderr)
 	if err != nil {
 		return err
+	}
+	if c.capacity {
+		return runCapacity(ctx, c, stdout, stderr)
 	}
 	rep, err := runBench(ctx, c, stderr)
 	if rep != nil {

@@ -69,6 +69,7 @@ type report struct {
 		UndeliveredToClosed int     `json:"undelivered_to_closed"`
 		Duplicates          int     `json:"duplicates"`
 		Unknown             int     `json:"unknown"`
+		MergedRelays        int     `json:"merged_relays"` // server relays that merged several updates
 		NoopRelays          int     `json:"noop_relays"`
 	} `json:"updates"`
 	Fanout latency `json:"fanout_latency"`
@@ -193,8 +194,8 @@ func (r *report) writeTable(w io.Writer) {
 		row("fan-out latency", "%s", r.Fanout)
 		row("echo latency", "%s", r.Echo)
 	}
-	if r.Updates.Duplicates+r.Updates.Unknown+r.Updates.NoopRelays > 0 {
-		row("other updates", "%d duplicates, %d unknown, %d empty (no-op) relays", r.Updates.Duplicates, r.Updates.Unknown, r.Updates.NoopRelays)
+	if r.Updates.Duplicates+r.Updates.Unknown+r.Updates.NoopRelays+r.Updates.MergedRelays > 0 {
+		row("other updates", "%d duplicates, %d unknown, %d empty (no-op) relays, %d merged relays", r.Updates.Duplicates, r.Updates.Unknown, r.Updates.NoopRelays, r.Updates.MergedRelays)
 	}
 	if r.Presence.Sent > 0 {
 		row("presence", "%d sent, %d entries delivered", r.Presence.Sent, r.Presence.EntriesDelivered)
