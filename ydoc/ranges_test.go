@@ -48,3 +48,30 @@ func TestUpdateRanges(t *testing.T) {
 		t.Error("a truncated update was accepted")
 	}
 }
+
+// FuzzUpdateRanges: any input gives an error or ranges that are sorted,
+// non-empty and neither overlap nor touch (joined).
+func FuzzUpdateRanges(f *testing.F) {
+	d := seededDoc(f)
+	f.Add(d.EncodeStateAsUpdate(nil))
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, update []byte) {
+		s, del, err := UpdateRanges(update)
+		if err != nil {
+			return
+		}
+		for _, rs := range [][]IDRange{s, del} {
+			for i, r := range rs {
+				if r.Len == 0 {
+					t.Fatalf("empty range %v", r)
+				}
+				if i > 0 {
+					p := rs[i-1]
+					if p.Client > r.Client || (p.Client == r.Client && p.Clock+p.Len >= r.Clock) {
+						t.Fatalf("ranges %v and %v not sorted and joined", p, r)
+					}
+				}
+			}
+		}
+	})
+}
