@@ -256,6 +256,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 			}
 		}
 		rm.doc = ydoc.New(ydoc.Options{})
+		rm.fullFrame = nil
 		rm.aware = rm.newAwareness()
 		rm.exists = false
 		rm.docSize, rm.logBytes, rm.lastSeq, rm.baseSeq = 0, 0, 0, 0

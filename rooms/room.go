@@ -69,9 +69,13 @@ type Room struct {
 	// Persistence: accepted updates not yet handed to the store, the batch
 	// being appended, and messages held until the updates before them are
 	// stored.
-	queue      [][]byte
-	inflight   bool
-	accepted   uint64 // updates accepted so far
+	queue    [][]byte
+	inflight bool
+	accepted uint64 // updates accepted so far
+	// fullFrame is the SyncStep2 of the whole document as it is now, built
+	// for the first client that asks for it and dropped when the document
+	// changes (syncStep2For).
+	fullFrame  []byte
 	persisted  uint64 // updates stored so far
 	held       []heldMsg
 	lastSeq    int64 // newest stored log entry
@@ -440,11 +444,11 @@ func (rm *Room) receive(c *Conn, frame []byte) {
 		mx.MessageIn(metricsKind(m.Kind), len(m.Payload))
 		switch m.Kind {
 		case yprotocol.KindSyncStep1:
-			diff, err := rm.doc.EncodeDiff(m.Payload)
+			frame, err := rm.syncStep2For(m.Payload)
 			if err != nil {
 				return err
 			}
-			rm.sendDoc(c, yprotocol.AppendSyncStep2(nil, diff))
+			rm.sendDoc(c, frame)
 		case yprotocol.KindSyncStep2, yprotocol.KindUpdate:
 			if c.readOnly {
 				rm.reg.opts.Metrics.Rejected(metrics.ReasonReadOnly)
@@ -531,6 +535,7 @@ func (rm *Room) commit(update []byte, done func(error)) {
 	rm.exists = true
 	rm.docSize += len(update)
 	rm.accepted++
+	rm.fullFrame = nil // the document changed
 	if rm.versionDue == nil && rm.reg.opts.VersionInterval > 0 && rm.reg.opts.Store != nil {
 		rm.versionDue = time.NewTimer(rm.reg.opts.VersionInterval)
 	}
@@ -594,6 +599,26 @@ func (rm *Room) whenStored(fn func(error)) {
 		return
 	}
 	rm.held = append(rm.held, heldMsg{after: rm.accepted, done: fn})
+}
+
+// syncStep2For returns the SyncStep2 frame that answers a client's state
+// vector. A client that holds nothing (an empty state vector: every new tab,
+// every joiner of a join storm) gets the whole document, encoded once per
+// version of it and shared: 150 joiners of a 4 MB document cost one
+// encoding, not 150. Frames are never written to once sent, so one buffer
+// can go to every joiner, as broadcasts already do.
+func (rm *Room) syncStep2For(sv []byte) ([]byte, error) {
+	if len(sv) == 1 && sv[0] == 0 {
+		if rm.fullFrame == nil {
+			rm.fullFrame = yprotocol.AppendSyncStep2(nil, rm.doc.EncodeStateAsUpdate(nil))
+		}
+		return rm.fullFrame, nil
+	}
+	diff, err := rm.doc.EncodeDiff(sv)
+	if err != nil {
+		return nil, err
+	}
+	return yprotocol.AppendSyncStep2(nil, diff), nil
 }
 
 // sendDoc sends a frame carrying document state to c once everything the

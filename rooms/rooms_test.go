@@ -874,3 +874,36 @@ func (s *memStore) snapshotOf(doc string) []byte {
 	defer s.mu.Unlock()
 	return bytes.Clone(s.docs[doc].Snapshot)
 }
+
+// TestJoinersShareOneFullState: clients that hold nothing get the same
+// encoded full state until the document changes (a join storm costs one
+// encoding per version), and a change gives the next one the new state.
+func TestJoinersShareOneFullState(t *testing.T) {
+	reg := NewRegistry(Options{Store: newMemStore()})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	e := newEditor(1)
+	if err := a.Receive(context.Background(), updateFrame(e.insert(t, "hello"))); err != nil {
+		t.Fatal(err)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+	fullState := func() []byte {
+		t.Helper()
+		c, p := join(t, reg, "r", false)
+		if err := c.Receive(context.Background(), yprotocol.AppendSyncStep1(nil, []byte{0})); err != nil {
+			t.Fatal(err)
+		}
+		return p.nextKind(t, yprotocol.KindSyncStep2).Payload
+	}
+	s1, s2 := fullState(), fullState()
+	if textOf(t, s1) != "hello" || &s1[0] != &s2[0] {
+		t.Fatalf("joiners got %q and a state of its own (%p, %p); want one shared encoding", textOf(t, s1), &s1[0], &s2[0])
+	}
+	if err := a.Receive(context.Background(), updateFrame(e.insert(t, " world"))); err != nil {
+		t.Fatal(err)
+	}
+	pa.nextKind(t, yprotocol.KindUpdate)
+	if s3 := fullState(); textOf(t, s3) != "hello world" {
+		t.Fatalf("after a change a joiner got %q", textOf(t, s3))
+	}
+}

@@ -256,3 +256,30 @@ func encodeSV(t *testing.T, client, clock uint64) []byte {
 	t.Helper()
 	return lib0.AppendVarUint(lib0.AppendVarUint(lib0.AppendVarUint(nil, 1), client), clock)
 }
+
+// TestJoinStormInProcess: a small storm against an in-process collabd:
+// every client gets the whole seeded document.
+func TestJoinStormInProcess(t *testing.T) {
+	reg := rooms.NewRegistry(rooms.Options{})
+	srv := server.New(server.Options{Registry: reg})
+	hs := httptest.NewServer(srv)
+	defer func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reg.Shutdown(ctx)
+		srv.Wait(ctx)
+	}()
+	var out, errs strings.Builder
+	err := run(t.Context(), []string{"joinstorm", "-url", "ws" + strings.TrimPrefix(hs.URL, "http"),
+		"-clients", "12", "-rooms", "3", "-doc-size", "65536", "-within", "100ms", "-json", "-"}, &out, &errs)
+	t.Logf("out:\n%s\nlog:\n%s", out.String(), errs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"synced             12 (0 failed)", `"passed": true`, `"count": 12`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}

@@ -270,6 +270,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fsyncProbe(args[1:], stdout)
 		case "wake":
 			return wakeProbe(args[1:], stdout)
+		case "joinstorm":
+			return joinStorm(ctx, args[1:], stdout, stderr)
 		}
 	}
 	c, err := parseConfig(args, stderr)
