@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"time"
 )
 
@@ -171,14 +169,5 @@ func (r *capacityReport) write(c *config, stdout io.Writer) error {
 	if c.jsonOut == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if c.jsonOut == "-" {
-		_, err = stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(c.jsonOut, b, 0o644)
+	return writeJSON(c.jsonOut, r, stdout)
 }

@@ -128,6 +128,23 @@ func TestClientHandle(t *testing.T) {
 	}
 }
 
+// inProcessServer starts a collabd (memory only) for the test and returns
+// its WebSocket base URL.
+func inProcessServer(t *testing.T) string {
+	t.Helper()
+	reg := rooms.NewRegistry(rooms.Options{})
+	srv := server.New(server.Options{Registry: reg})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reg.Shutdown(ctx)
+		srv.Wait(ctx)
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
 // TestRunInProcess runs the tool against an in-process collabd (memory
 // only) with writers, presence and idle connections, and checks that
 // everything is delivered and that the report says so.
@@ -135,16 +152,7 @@ func TestRunInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a small load for a second")
 	}
-	reg := rooms.NewRegistry(rooms.Options{})
-	srv := server.New(server.Options{Registry: reg})
-	hs := httptest.NewServer(srv)
-	defer func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		reg.Shutdown(ctx)
-		srv.Wait(ctx)
-	}()
+	wsURL := inProcessServer(t)
 
 	tracePath := filepath.Join(t.TempDir(), "trace.json")
 	if err := os.WriteFile(tracePath, []byte(smallTrace), 0o644); err != nil {
@@ -152,7 +160,7 @@ func TestRunInProcess(t *testing.T) {
 	}
 	jsonPath := filepath.Join(t.TempDir(), "out.json")
 	args := []string{
-		"-url", "ws" + strings.TrimPrefix(hs.URL, "http"),
+		"-url", wsURL,
 		"-trace", tracePath,
 		"-clients", "6", "-rooms", "2", "-writers", "2", "-turn", "3",
 		"-rate", "100", "-awareness-rate", "20",
@@ -260,18 +268,9 @@ func encodeSV(t *testing.T, client, clock uint64) []byte {
 // TestJoinStormInProcess: a small storm against an in-process collabd:
 // every client gets the whole seeded document.
 func TestJoinStormInProcess(t *testing.T) {
-	reg := rooms.NewRegistry(rooms.Options{})
-	srv := server.New(server.Options{Registry: reg})
-	hs := httptest.NewServer(srv)
-	defer func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		reg.Shutdown(ctx)
-		srv.Wait(ctx)
-	}()
+	wsURL := inProcessServer(t)
 	var out, errs strings.Builder
-	err := run(t.Context(), []string{"joinstorm", "-url", "ws" + strings.TrimPrefix(hs.URL, "http"),
+	err := run(t.Context(), []string{"joinstorm", "-url", wsURL,
 		"-clients", "12", "-rooms", "3", "-doc-size", "65536", "-within", "100ms", "-json", "-"}, &out, &errs)
 	t.Logf("out:\n%s\nlog:\n%s", out.String(), errs.String())
 	if err != nil {

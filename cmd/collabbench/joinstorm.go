@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -421,16 +419,7 @@ func (r *joinStormReport) write(c *config, stdout io.Writer) error {
 	if c.jsonOut == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if c.jsonOut == "-" {
-		_, err = stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(c.jsonOut, b, 0o644)
+	return writeJSON(c.jsonOut, r, stdout)
 }
 
 func firstErr(s string) string {

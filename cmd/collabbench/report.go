@@ -262,8 +262,12 @@ func formatReasons(m map[string]int) string {
 }
 
 // writeJSON writes the report to path, or to stdout for "-".
-func (r *report) writeJSON(path string, stdout io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *report) writeJSON(path string, stdout io.Writer) error { return writeJSON(path, r, stdout) }
+
+// writeJSON writes v as indented JSON to the file at path, or to stdout
+// if path is "-".
+func writeJSON(path string, v any, stdout io.Writer) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
