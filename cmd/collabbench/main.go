@@ -93,11 +93,12 @@ type config struct {
 	seed          uint64
 
 	// -capacity: search for the highest sustained rate (capacity.go).
-	capacity bool
-	capStart float64
-	capMax   float64
-	capSteps int
-	capP99   time.Duration
+	capacity   bool
+	capStart   float64
+	capMax     float64
+	capSteps   int
+	capRetries int
+	capP99     time.Duration
 
 	checkP99        time.Duration
 	checkCPUPerMsg  float64 // µs
@@ -145,6 +146,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.capStart, "capacity-start", 50, "first rate of the capacity search, updates/s per room")
 	fs.Float64Var(&c.capMax, "capacity-max", 20000, "highest rate the capacity search tries")
 	fs.IntVar(&c.capSteps, "capacity-steps", 4, "bisection steps after the ramp")
+	fs.IntVar(&c.capRetries, "capacity-retries", 1, "times a failing capacity step is tried again before it counts as failed")
 	fs.DurationVar(&c.capP99, "capacity-p99", 20*time.Millisecond, "fan-out p99 a sustained rate must keep")
 	fs.DurationVar(&c.checkP99, "check-p99", 0, "fail unless the p99 fan-out latency is at most this (0: no check)")
 	fs.Float64Var(&c.checkCPUPerMsg, "check-cpu-per-msg", 0, "fail unless server CPU per delivered message is at most this many µs (0: no check)")
@@ -195,8 +197,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-warmup + -duration + -drain must not exceed %v", maxRunTime)
 	case c.dialParallel < 1:
 		return errors.New("-dial-parallel must be at least 1")
-	case c.capacity && (c.capStart <= 0 || c.capMax < c.capStart || c.capMax > maxRate || c.capSteps < 0 || c.capP99 <= 0):
-		return fmt.Errorf("-capacity: need 0 < -capacity-start <= -capacity-max <= %d, -capacity-steps >= 0, -capacity-p99 > 0", maxRate)
+	case c.capacity && (c.capStart <= 0 || c.capMax < c.capStart || c.capMax > maxRate || c.capSteps < 0 || c.capRetries < 0 || c.capRetries > 5 || c.capP99 <= 0):
+		return fmt.Errorf("-capacity: need 0 < -capacity-start <= -capacity-max <= %d, -capacity-steps >= 0, 0 <= -capacity-retries <= 5, -capacity-p99 > 0", maxRate)
 	case c.pid != 0 && c.serverCmd != "":
 		return errors.New("-pid and -server-cmd exclude each other")
 	}
