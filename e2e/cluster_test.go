@@ -1,0 +1,319 @@
+//go:build unix
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/collabd/collabd/docstore/postgres"
+	"github.com/collabd/collabd/internal/pgtest"
+	"github.com/collabd/collabd/ydoc"
+)
+
+// The cluster tests run three real collabd processes with --cluster, the
+// real NATS bus and PostgreSQL on loopback, and stock y-websocket clients
+// (scenarios/cluster.mjs). COLLABD_TEST_NATS_URL names the shared bus
+// (scripts/test.sh starts it; default nats://127.0.0.1:4222); the bus
+// restart test starts a nats-server of its own. Without the bus, the
+// tests skip; under CI=true they fail.
+
+// clusterEnv is what a cluster test needs: the database, a schema of its
+// own, a cluster name of its own on the bus.
+type clusterEnv struct {
+	t       *testing.T
+	dbURL   string // the test database
+	nodeURL string // the test schema's URL, for collabd
+	schema  string
+	name    string // the cluster name
+	bus     string
+}
+
+func requireBus(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("COLLABD_TEST_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	host := strings.TrimPrefix(url, "nats://")
+	c, err := net.DialTimeout("tcp", host, 2*time.Second)
+	if err != nil {
+		msg := "the cluster tests need a NATS server at " + url + " (COLLABD_TEST_NATS_URL; scripts/test.sh starts one): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	c.Close()
+	return url
+}
+
+func newClusterEnv(t *testing.T, bus string) *clusterEnv {
+	t.Helper()
+	requireClients(t)
+	dbURL := pgtest.URL(t)
+	if bus == "" {
+		bus = requireBus(t)
+	}
+	schema := e2eSchema(t, dbURL)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return &clusterEnv{t: t, dbURL: dbURL, nodeURL: collabdDatabaseURL(t, dbURL, schema, ""), schema: schema,
+		name: "e2e" + hex.EncodeToString(b), bus: bus}
+}
+
+// node starts collabd node i of the cluster.
+func (e *clusterEnv) node(i int, args ...string) *collabd {
+	e.t.Helper()
+	return startCollabd(e.t, serverConfig{Args: append([]string{
+		"--cluster", "--bus-url", e.bus, "--cluster-name", e.name, "--node-id", fmt.Sprintf("n%d", i),
+		"--database-url", e.nodeURL}, args...)})
+}
+
+func (e *clusterEnv) nodes(n int, args ...string) []*collabd {
+	e.t.Helper()
+	ns := make([]*collabd, n)
+	for i := range ns {
+		ns[i] = e.node(i, args...)
+	}
+	return ns
+}
+
+// storedDoc loads room straight from the PostgreSQL store.
+func (e *clusterEnv) storedDoc(room string) *ydoc.Doc {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := postgres.Open(ctx, e.dbURL, postgres.Options{Schema: e.schema})
+	if err != nil {
+		e.t.Fatalf("opening the store: %v", err)
+	}
+	defer st.Close()
+	stored, err := st.Load(ctx, room)
+	if err != nil {
+		e.t.Fatalf("loading %q from the store: %v", room, err)
+	}
+	d := ydoc.New(ydoc.Options{})
+	if len(stored.Snapshot) > 0 {
+		if err := d.ApplyUpdate(stored.Snapshot); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	for _, en := range stored.Entries {
+		if err := d.ApplyUpdate(en.Update); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// storedLog is the Y.Array "log" of room in the store.
+func (e *clusterEnv) storedLog(room string) []string {
+	e.t.Helper()
+	d := e.storedDoc(room)
+	arr := d.RootAs("log", ydoc.KindArray)
+	if arr == nil {
+		return nil
+	}
+	vs, _ := arr.JSON().([]any)
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// bases are the nodes' http://HOST:PORT.
+func bases(ns ...*collabd) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Base)
+	}
+	return out
+}
+
+// loadBalancer is a small TCP load balancer: each connection goes to the
+// next backend in turn that accepts it.
+type loadBalancer struct {
+	ln       net.Listener
+	backends []string
+	mu       sync.Mutex
+	next     int
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoadBalancer(t *testing.T, backends []string) *loadBalancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &loadBalancer{ln: ln, backends: backends, conns: make(map[net.Conn]struct{})}
+	lb.wg.Add(1)
+	go lb.serve()
+	t.Cleanup(lb.close)
+	return lb
+}
+
+func (lb *loadBalancer) Base() string { return "http://" + lb.ln.Addr().String() }
+
+func (lb *loadBalancer) serve() {
+	defer lb.wg.Done()
+	for {
+		c, err := lb.ln.Accept()
+		if err != nil {
+			return
+		}
+		lb.wg.Add(1)
+		go lb.forward(c)
+	}
+}
+
+func (lb *loadBalancer) track(c net.Conn, on bool) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if on {
+		lb.conns[c] = struct{}{}
+	} else {
+		delete(lb.conns, c)
+	}
+}
+
+func (lb *loadBalancer) forward(c net.Conn) {
+	defer lb.wg.Done()
+	defer c.Close()
+	var up net.Conn
+	for range lb.backends {
+		lb.mu.Lock()
+		b := lb.backends[lb.next%len(lb.backends)]
+		lb.next++
+		lb.mu.Unlock()
+		u, err := net.DialTimeout("tcp", strings.TrimPrefix(b, "http://"), time.Second)
+		if err == nil {
+			up = u
+			break
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer up.Close()
+	lb.track(c, true)
+	lb.track(up, true)
+	defer lb.track(c, false)
+	defer lb.track(up, false)
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+func (lb *loadBalancer) close() {
+	lb.ln.Close()
+	lb.mu.Lock()
+	for c := range lb.conns {
+		c.Close()
+	}
+	lb.mu.Unlock()
+	lb.wg.Wait()
+}
+
+// TestClusterConverge: six clients of one room, two on each of three
+// nodes, edit Y.Text, Y.Map and Y.XmlFragment at once and converge; every
+// node serves the same document over REST, which matches the store; a
+// second room reached only through the load balancer converges too.
+func TestClusterConverge(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(3)
+	var res struct {
+		Clients []snapshot `json:"clients"`
+		Servers []snapshot `json:"servers"`
+		Text    string     `json:"text"`
+		XML     string     `json:"xml"`
+	}
+	scenario(t, ns[0], "cluster.mjs", map[string]any{"mode": "converge", "bases": bases(ns...), "room": "conv", "clients": 6, "rounds": 30}, 60*time.Second, &res)
+	if len(res.Clients) != 6 || len(res.Servers) != 3 {
+		t.Fatalf("got %d clients and %d servers, want 6 and 3", len(res.Clients), len(res.Servers))
+	}
+	if res.Text == "" || !strings.Contains(res.XML, "<paragraph>") {
+		t.Fatalf("the document is empty: text %q, xml %q", res.Text, res.XML)
+	}
+	for i, c := range res.Clients {
+		equalJSON(t, fmt.Sprintf("client %d vs client 0", i), c.JSON, res.Clients[0].JSON)
+	}
+	for i, s := range res.Servers {
+		equalJSON(t, fmt.Sprintf("node %d's document vs the clients'", i), s.JSON, res.Clients[0].JSON)
+		equalJSON(t, fmt.Sprintf("node %d's state vector vs the clients'", i), s.StateVector, res.Clients[0].StateVector)
+	}
+	// Node 0 owns the room; the others forwarded their clients to it.
+	for i, n := range ns {
+		if got, want := tookLease(n, "conv"), i == 0; got != want {
+			t.Errorf("node %d took the lease of the room: %v, want %v", i, got, want)
+		}
+	}
+	stored := e.storedDoc("conv")
+	if got := stored.RootAs("text", ydoc.KindText).String(); got != res.Text {
+		t.Errorf("stored text %q, clients have %q", got, res.Text)
+	}
+
+	// Through the load balancer: clients land on nodes in turn.
+	lb := startLoadBalancer(t, bases(ns...))
+	var res2 struct {
+		Clients []snapshot `json:"clients"`
+		Servers []snapshot `json:"servers"`
+	}
+	scenario(t, ns[0], "cluster.mjs", map[string]any{"mode": "converge", "bases": []string{lb.Base()}, "room": "conv-lb", "clients": 5, "rounds": 20}, 60*time.Second, &res2)
+	for i, c := range res2.Clients {
+		equalJSON(t, fmt.Sprintf("lb: client %d vs client 0", i), c.JSON, res2.Clients[0].JSON)
+	}
+	for _, n := range ns {
+		n.alive(t)
+	}
+}
+
+// TestClusterPostgresRequired: --cluster refuses the embedded store with
+// a clear error before it opens anything.
+func TestClusterPostgresRequired(t *testing.T) {
+	bin := collabdBinary(t)
+	cmd := exec.Command(bin, "--cluster", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("collabd --cluster without a database started; output:\n%s", out)
+	}
+	if !strings.Contains(string(out), "--cluster needs the PostgreSQL store") {
+		t.Fatalf("output %q does not explain that --cluster needs PostgreSQL", out)
+	}
+}
+
+// tookLease reports whether node n logged taking the lease of room.
+func tookLease(n *collabd, room string) bool {
+	for _, rec := range n.logged("took the lease of a room") {
+		if rec["room"] == room {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = bufio.NewScanner
+var _ = http.Get
+var _ = slices.Contains[[]string]
+var _ = strconv.Itoa
+var _ = syscall.SIGKILL
