@@ -302,6 +302,39 @@ func TestClusterPostgresRequired(t *testing.T) {
 	}
 }
 
+// TestClusterPresence: clients on three nodes see each other's presence;
+// when node 2 is killed (SIGKILL: it announces nothing), the presence of
+// its client disappears at the others once the owner misses node 2's
+// heartbeats (--cluster-dead-after 3s), far sooner than the 30 s expiry
+// of presence states, which would be the only cleanup without the
+// heartbeats.
+func TestClusterPresence(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(3)
+	sc := startNode(t, ns[0], "cluster.mjs", map[string]any{"mode": "presence", "bases": bases(ns...), "room": "presence",
+		"removalLimitMs": 10000, "timeoutMs": 40000})
+	var ready struct {
+		Ready  bool `json:"ready"`
+		SeenMs int  `json:"seenMs"`
+	}
+	sc.next(20*time.Second, &ready)
+	if !ready.Ready {
+		t.Fatalf("scenario said %+v", ready)
+	}
+	ns[2].signal(syscall.SIGKILL, 5*time.Second)
+	var res struct {
+		SeenMs, RemovedMs int
+	}
+	sc.wait(30*time.Second, &res)
+	t.Logf("presence seen across nodes after %d ms; the killed node's client removed after %d ms", res.SeenMs, res.RemovedMs)
+	if !tookLease(ns[0], "presence") || tookLease(ns[1], "presence") {
+		t.Errorf("node 0 should own the room and node 1 forward to it")
+	}
+	if got := ns[0].logged("node silent: dropping its connections"); len(got) == 0 {
+		t.Errorf("node 0 did not log node 2's death")
+	}
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {
