@@ -335,6 +335,98 @@ func TestClusterPresence(t *testing.T) {
 	}
 }
 
+// loadResult is the result of cluster.mjs's load mode.
+type loadResult struct {
+	Written    []string            `json:"written"`
+	SeenVictim []string            `json:"seenVictim"`
+	Final      map[string][]string `json:"final"`
+}
+
+// own makes node n take the lease of room (a REST write loads the room
+// there; an empty update changes nothing).
+func own(t *testing.T, n *collabd, room string) {
+	t.Helper()
+	if status, _ := httpJSON(t, "POST", n.Base+"/api/docs/"+room+"/update", []byte{0, 0}, nil); status != http.StatusOK {
+		t.Fatalf("POST an empty update to %s on %s: status %d", room, n.Addr, status)
+	}
+}
+
+// checkStored checks, once every node has stored its rooms, that each
+// room's stored log holds every token written (by the survivors, whose
+// clients resent whatever was not stored) and every token of the killed
+// writers that any survivor saw relayed, each once, in the order the
+// clients converged on.
+func (e *clusterEnv) checkStored(res loadResult, rooms ...string) {
+	e.t.Helper()
+	stored := make(map[string]bool)
+	for _, room := range rooms {
+		log := e.storedLog(room)
+		seen := make(map[string]bool, len(log))
+		for _, tok := range log {
+			if seen[tok] {
+				e.t.Errorf("room %s: token %s stored twice", room, tok)
+			}
+			seen[tok] = true
+			stored[tok] = true
+		}
+		if !slices.Equal(log, res.Final[room]) {
+			e.t.Errorf("room %s: the store holds %d tokens, the converged clients %d (or in another order)", room, len(log), len(res.Final[room]))
+		}
+	}
+	var missing []string
+	for _, tok := range res.Written {
+		if !stored[tok] {
+			missing = append(missing, tok)
+		}
+	}
+	for _, tok := range res.SeenVictim {
+		if !stored[tok] {
+			missing = append(missing, "relayed "+tok)
+		}
+	}
+	if len(missing) > 0 {
+		e.t.Errorf("%d tokens missing from the store: %.20q", len(missing), missing)
+	}
+	e.t.Logf("%d tokens written by the survivors, %d of the killed writers seen relayed; all in the store", len(res.Written), len(res.SeenVictim))
+}
+
+// TestClusterKillUnderLoad: clients behind a load balancer write into two
+// rooms, one owned by node 0, one by node 2; a writer connected straight
+// to node 2 writes into both. Node 2 and that writer are SIGKILLed at
+// once, under load. The survivors' clients reconnect through the load
+// balancer and converge, and the store holds everything: every token any
+// survivor saw relayed from the killed writer (store before relay, on the
+// owner that died and across the bus from it), and every token the
+// survivors wrote.
+func TestClusterKillUnderLoad(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(3)
+	own(t, ns[0], "ka")
+	own(t, ns[2], "kb")
+	lb := startLoadBalancer(t, bases(ns...))
+	rooms := []string{"ka", "kb"}
+	sc := startNode(t, ns[0], "cluster.mjs", map[string]any{"mode": "load", "bases": []string{lb.Base()}, "rooms": rooms,
+		"writersPerRoom": 3, "durationMs": 7000, "victim": "victim", "timeoutMs": 60000})
+	var ready map[string]any
+	sc.next(20*time.Second, &ready)
+	victim := startNode(t, ns[2], "cluster.mjs", map[string]any{"mode": "victim", "bases": []string{ns[2].Base}, "rooms": rooms, "victim": "victim"})
+	victim.next(20*time.Second, &ready)
+	time.Sleep(1500 * time.Millisecond)
+	victim.kill()
+	ns[2].signal(syscall.SIGKILL, 5*time.Second)
+	var res loadResult
+	sc.wait(60*time.Second, &res)
+	if len(res.SeenVictim) == 0 {
+		t.Fatal("no survivor saw a token of the killed writer: the test proves nothing")
+	}
+	for _, n := range ns[:2] {
+		if code, _ := n.signal(syscall.SIGTERM, 20*time.Second); code != 0 {
+			t.Errorf("node exit code %d", code)
+		}
+	}
+	e.checkStored(res, rooms...)
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {
