@@ -427,6 +427,36 @@ func TestClusterKillUnderLoad(t *testing.T) {
 	e.checkStored(res, rooms...)
 }
 
+// TestClusterShutdownHandover: node 0 owns a room under load and is
+// stopped with SIGTERM: it stores its rooms, releases their leases and
+// closes its clients; they reconnect through the load balancer, another
+// node takes the room, and nothing is lost.
+func TestClusterShutdownHandover(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(3)
+	own(t, ns[0], "ho")
+	lb := startLoadBalancer(t, bases(ns...))
+	sc := startNode(t, ns[0], "cluster.mjs", map[string]any{"mode": "load", "bases": []string{lb.Base()}, "rooms": []string{"ho"},
+		"writersPerRoom": 6, "durationMs": 5000, "timeoutMs": 60000})
+	var ready map[string]any
+	sc.next(20*time.Second, &ready)
+	time.Sleep(1500 * time.Millisecond)
+	if code, _ := ns[0].signal(syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Fatalf("node 0 exit code %d", code)
+	}
+	var res loadResult
+	sc.wait(60*time.Second, &res)
+	if !tookLease(ns[1], "ho") && !tookLease(ns[2], "ho") {
+		t.Error("no other node took the room over")
+	}
+	for _, n := range ns[1:] {
+		if code, _ := n.signal(syscall.SIGTERM, 20*time.Second); code != 0 {
+			t.Errorf("node exit code %d", code)
+		}
+	}
+	e.checkStored(res, "ho")
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {
