@@ -457,6 +457,117 @@ func TestClusterShutdownHandover(t *testing.T) {
 	e.checkStored(res, "ho")
 }
 
+// natsServer is a nats-server of the test's own, which it may kill and
+// restart on the same port.
+type natsServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	cmd  *exec.Cmd
+}
+
+func startNATS(t *testing.T) *natsServer {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		msg := "the bus restart test needs nats-server on PATH (Debian package nats-server; scripts/test.sh installs it)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &natsServer{t: t, bin: bin, port: port}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *natsServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
+
+func (s *natsServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port))
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting nats-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("nats-server not listening on %d within 10 s", s.port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *natsServer) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// TestClusterBusRestart: the bus is killed and restarted under load (two
+// rooms, clients behind the load balancer on all three nodes). While it
+// is down, /readyz says 503; the nodes close their forwarded connections,
+// reconnect to the bus when it is back, and the clients resync: they
+// converge, no room is stuck, and the store holds every token.
+func TestClusterBusRestart(t *testing.T) {
+	bus := startNATS(t)
+	e := newClusterEnv(t, bus.URL())
+	ns := e.nodes(3)
+	own(t, ns[0], "ba")
+	own(t, ns[1], "bb")
+	lb := startLoadBalancer(t, bases(ns...))
+	rooms := []string{"ba", "bb"}
+	sc := startNode(t, ns[0], "cluster.mjs", map[string]any{"mode": "load", "bases": []string{lb.Base()}, "rooms": rooms,
+		"writersPerRoom": 3, "durationMs": 7000, "timeoutMs": 60000})
+	var ready map[string]any
+	sc.next(20*time.Second, &ready)
+	time.Sleep(1500 * time.Millisecond)
+	bus.stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _ := httpJSON(t, "GET", ns[2].Base+"/readyz", nil, nil)
+		if status == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d with the bus down", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	bus.start()
+	var res loadResult
+	sc.wait(60*time.Second, &res)
+	for _, n := range ns {
+		if status, _ := httpJSON(t, "GET", n.Base+"/readyz", nil, nil); status != http.StatusOK {
+			t.Errorf("/readyz of %s: %d after the bus came back", n.Addr, status)
+		}
+		if got := n.logged("bus reconnected"); len(got) == 0 {
+			t.Errorf("%s did not log reconnecting to the bus", n.Addr)
+		}
+	}
+	for _, n := range ns {
+		if code, _ := n.signal(syscall.SIGTERM, 20*time.Second); code != 0 {
+			t.Errorf("node exit code %d", code)
+		}
+	}
+	e.checkStored(res, rooms...)
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {
