@@ -241,7 +241,7 @@ func (lb *loadBalancer) close() {
 // second room reached only through the load balancer converges too.
 func TestClusterConverge(t *testing.T) {
 	e := newClusterEnv(t, "")
-	ns := e.nodes(3)
+	ns := e.nodes(3, "--admin-addr", "127.0.0.1:0")
 	var res struct {
 		Clients []snapshot `json:"clients"`
 		Servers []snapshot `json:"servers"`
@@ -271,6 +271,23 @@ func TestClusterConverge(t *testing.T) {
 	stored := e.storedDoc("conv")
 	if got := stored.RootAs("text", ydoc.KindText).String(); got != res.Text {
 		t.Errorf("stored text %q, clients have %q", got, res.Text)
+	}
+	// Every node counts its bus traffic; the forwarders count what they
+	// forwarded, the owner its lease.
+	for i, n := range ns {
+		m := scrape(t, n)
+		for _, name := range []string{"collabd_bus_messages_sent_total", "collabd_bus_messages_received_total", "collabd_bus_lag_seconds_count"} {
+			if m[name] <= 0 {
+				t.Errorf("node %d: %s = %v, want > 0", i, name, m[name])
+			}
+		}
+		fwd, joins := m["collabd_cluster_forwarded_frames_total"], m[`collabd_cluster_events_total{event="forwarded_join"}`]
+		if leases := m[`collabd_cluster_events_total{event="lease_acquired"}`]; (i == 0) != (leases > 0) {
+			t.Errorf("node %d: %v leases acquired", i, leases)
+		}
+		if (i == 0) == (fwd > 0 && joins > 0) {
+			t.Errorf("node %d: %v frames forwarded in %v joins", i, fwd, joins)
+		}
 	}
 
 	// Through the load balancer: clients land on nodes in turn.
