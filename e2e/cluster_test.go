@@ -585,6 +585,73 @@ func TestClusterBusRestart(t *testing.T) {
 	e.checkStored(res, rooms...)
 }
 
+// goroutines is the number of goroutines of node n (its admin
+// listener's goroutine profile).
+func goroutines(t *testing.T, n *collabd) int {
+	t.Helper()
+	res, err := http.Get(adminBase(t, n) + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	if _, err := fmt.Sscanf(line, "goroutine profile: total %d", &total); err != nil {
+		t.Fatalf("goroutine profile header %q: %v", line, err)
+	}
+	return total
+}
+
+// TestClusterChurn: 200 clients connect, sync, show presence and leave,
+// round-robin over three nodes (two of every three forwarded to the
+// owner); afterwards no node holds more goroutines than before (no leak
+// of forwarded or remote connections), and the last client sees the
+// last write.
+func TestClusterChurn(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(3, "--admin-addr", "127.0.0.1:0")
+	params := map[string]any{"mode": "churn", "bases": bases(ns...), "room": "churn"}
+	// A warm-up, so that what starts on first use (pollers, write pools,
+	// the room) is in the baseline.
+	warm := map[string]any{"cycles": 3}
+	for k, v := range params {
+		warm[k] = v
+	}
+	scenario(t, ns[0], "cluster.mjs", warm, 30*time.Second, nil)
+	before := make([]int, len(ns))
+	for i, n := range ns {
+		before[i] = goroutines(t, n)
+	}
+	params["cycles"] = 200
+	var res struct {
+		Cycles int            `json:"cycles"`
+		Map    map[string]any `json:"map"`
+	}
+	scenario(t, ns[0], "cluster.mjs", params, 90*time.Second, &res)
+	if res.Cycles != 200 || len(res.Map) != 10 {
+		t.Fatalf("churn result %+v", res)
+	}
+	for i, n := range ns {
+		// Connections end asynchronously: give them a moment.
+		var after int
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			after = goroutines(t, n)
+			if after <= before[i]+2 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("node %d: %d goroutines before, %d after 200 cycles", i, before[i], after)
+		if after > before[i]+2 {
+			t.Errorf("node %d: %d goroutines after 200 connect/disconnect cycles, %d before", i, after, before[i])
+		}
+	}
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {
