@@ -81,6 +81,8 @@ type Metrics struct {
 
 	authMu   sync.Mutex // serialises SetAuthMode's reset and set
 	authMode *prometheus.GaugeVec
+
+	cluster *clusterMetrics // set by EnableCluster
 }
 
 // New returns a Metrics with every series registered (at zero, so that

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/collabd/collabd/awareness"
@@ -49,6 +50,9 @@ type Room struct {
 	async     []event
 	asyncWake chan struct{}
 	stopOnce  sync.Once
+	// relinquished is set before stop is closed by Relinquish: the room
+	// leaves without storing anything more.
+	relinquished atomic.Bool
 
 	joining int // joins in flight; guarded by reg.mu
 	// For Options.MaxRooms, guarded by reg.mu: since when the room has had
@@ -835,14 +839,23 @@ func (rm *Room) maybeHibernate() bool {
 
 // shutdown closes every connection, stores what is queued and compacts.
 func (rm *Room) shutdown() {
+	reason := CloseGoingAway
+	if rm.relinquished.Load() {
+		reason = CloseMoved
+	}
 	for c := range rm.conns {
-		c.peer.Close(CloseGoingAway)
+		c.peer.Close(reason)
 		c.left.Store(true)
 	}
 	clear(rm.conns)
 	ctx, cancel := context.WithTimeout(context.Background(), rm.reg.opts.OpTimeout)
 	defer cancel()
-	if err := rm.drainPersist(ctx); err != nil {
+	if rm.relinquished.Load() {
+		// Another node writes the room's log now (see Relinquish).
+		if n := len(rm.queue); n > 0 || rm.inflight {
+			rm.log.Warn("room moved: dropping updates not stored (their clients still have them)", "updates", n)
+		}
+	} else if err := rm.drainPersist(ctx); err != nil {
 		rm.log.Error("shutdown: updates not stored", "err", err)
 	} else if err := rm.compact(ctx, docstore.TriggerHibernate); err != nil {
 		rm.log.Warn("shutdown: compaction failed", "err", err)

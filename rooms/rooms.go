@@ -181,6 +181,9 @@ const (
 	CloseUnavailable
 	// CloseDeleted: the document was deleted.
 	CloseDeleted
+	// CloseMoved: the room left this process for another node of a
+	// cluster (see Relinquish); the client should reconnect at once.
+	CloseMoved
 )
 
 func (r CloseReason) String() string {
@@ -197,6 +200,8 @@ func (r CloseReason) String() string {
 		return "room unavailable"
 	case CloseDeleted:
 		return "document deleted"
+	case CloseMoved:
+		return "room moved to another node"
 	}
 	return "closed"
 }

@@ -31,6 +31,31 @@ fi
 export COLLABD_TEST_DATABASE_URL="${COLLABD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then echo "postgres ready"; else echo "postgres not reachable: its tests will skip (fail under CI=true)"; fi
 
+step "NATS (the cluster tests' bus)"
+# The cluster end-to-end tests (e2e/cluster_test.go) run three collabd
+# nodes on a NATS bus: start nats-server if nothing listens on 4222,
+# install it first if it is missing (as root, from Debian's packages). The
+# bus restart test starts a nats-server of its own on another port.
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if ! command -v nats-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 nats-server) >/dev/null 2>&1 ||
+    echo "could not install nats-server"
+fi
+if ! nats_up && command -v nats-server >/dev/null 2>&1; then
+  nats-server -a 127.0.0.1 -p 4222 >/dev/null 2>&1 &
+  nats_pid=$!
+  trap 'kill "$nats_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do nats_up && break; sleep 0.1; done
+fi
+export COLLABD_TEST_NATS_URL="${COLLABD_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+if nats_up; then
+  echo "nats ready"
+elif [ "${CI:-}" = "true" ]; then
+  echo "nats-server is required under CI (the cluster tests)" >&2; exit 1
+else
+  echo "nats not reachable: the cluster tests will skip (fail under CI=true)"
+fi
+
 step "chromium (the demo's browser test)"
 if [ ! -x /usr/bin/chromium ] && [ -z "${COLLABD_CHROMIUM:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -29,6 +30,14 @@ func (s *Server) restRoom(w http.ResponseWriter, r *http.Request, need auth.Acce
 	return room, true
 }
 
+// owning runs a write to room's document through Options.Owner.
+func (s *Server) owning(ctx context.Context, room string, fn func() error) error {
+	if s.opts.Owner == nil {
+		return fn()
+	}
+	return s.opts.Owner(ctx, room, fn)
+}
+
 // writeRoomError answers for an error of the registry.
 func (s *Server) writeRoomError(w http.ResponseWriter, room string, err error) {
 	switch {
@@ -44,6 +53,9 @@ func (s *Server) writeRoomError(w http.ResponseWriter, room string, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, rooms.ErrShuttingDown):
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")
+	case errors.Is(err, rooms.ErrTryAgain):
+		retryAfter(w, time.Second)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		s.log.Error("request failed", "room", room, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "document unavailable: "+err.Error())
@@ -134,7 +146,7 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "empty body: send a Yjs v1 update")
 		return
 	}
-	if err := s.reg.ApplyUpdate(r.Context(), room, body); err != nil {
+	if err := s.owning(r.Context(), room, func() error { return s.reg.ApplyUpdate(r.Context(), room, body) }); err != nil {
 		s.writeRoomError(w, room, err)
 		return
 	}
@@ -196,7 +208,8 @@ func (s *Server) handleTakeVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := s.reg.TakeVersion(r.Context(), room)
+	var v docstore.Version
+	err := s.owning(r.Context(), room, func() (err error) { v, err = s.reg.TakeVersion(r.Context(), room); return err })
 	if err != nil {
 		s.writeRoomError(w, room, err)
 		return
@@ -305,7 +318,8 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := s.reg.Restore(r.Context(), room, id)
+	var v docstore.Version
+	err := s.owning(r.Context(), room, func() (err error) { v, err = s.reg.Restore(r.Context(), room, id); return err })
 	if err != nil {
 		s.writeRoomError(w, room, err)
 		return
@@ -391,7 +405,7 @@ func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.reg.Delete(r.Context(), room); err != nil {
+	if err := s.owning(r.Context(), room, func() error { return s.reg.Delete(r.Context(), room) }); err != nil {
 		s.writeRoomError(w, room, err)
 		return
 	}

@@ -54,6 +54,14 @@ const (
 type Options struct {
 	// Registry holds the rooms. Required.
 	Registry *rooms.Registry
+	// Join connects a WebSocket connection to its room; nil joins the
+	// Registry's room. A cluster node puts itself here (see JoinFunc).
+	Join JoinFunc
+	// Owner runs fn, a REST request's write to the room's document
+	// through the Registry, where that is allowed: a cluster node runs it
+	// only while it owns the room, and otherwise returns an error
+	// wrapping rooms.ErrTryAgain (503 with Retry-After). Nil runs fn.
+	Owner func(ctx context.Context, room string, fn func() error) error
 	// Logger receives request and connection logs; nil discards them.
 	Logger *slog.Logger
 	// MaxFrameSize bounds one incoming WebSocket message (and one
@@ -121,6 +129,32 @@ func (o Options) withDefaults() Options {
 	}
 	o.Limits = o.Limits.withDefaults(o.MaxFrameSize)
 	return o
+}
+
+// RoomConn is a connection's handle on its room: *rooms.Conn, or a
+// cluster node's connection forwarded to the room's owner.
+type RoomConn interface {
+	ID() uint64
+	Receive(ctx context.Context, frame []byte) error
+	Leave()
+}
+
+// JoinFunc connects peer to the room called room, as Registry.Join does:
+// once it returns, the peer has been sent the room's SyncStep1 and
+// presence, and the frames it receives go to RoomConn.Receive. An error
+// wrapping rooms.ErrTryAgain closes the connection with 1013.
+type JoinFunc func(ctx context.Context, room string, peer rooms.Peer, o rooms.JoinOptions) (RoomConn, error)
+
+// join is Options.Join, or the registry's Join.
+func (s *Server) join(ctx context.Context, room string, peer rooms.Peer, o rooms.JoinOptions) (RoomConn, error) {
+	if s.opts.Join != nil {
+		return s.opts.Join(ctx, room, peer, o)
+	}
+	c, err := s.reg.Join(ctx, room, peer, o)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return c, nil
 }
 
 // Server serves collabd's HTTP API. It holds no listener of its own.

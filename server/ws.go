@@ -31,6 +31,9 @@ func closeCode(r rooms.CloseReason) websocket.StatusCode {
 		return websocket.StatusInternalError
 	case rooms.CloseDeleted:
 		return CloseDocumentDeleted
+	case rooms.CloseMoved:
+		// Reconnect now: another node serves the room.
+		return websocket.StatusServiceRestart
 	}
 	return websocket.StatusNormalClosure
 }
@@ -122,7 +125,7 @@ type wsConn struct {
 	ws       *websocket.Conn
 	sc       *sharedConn
 	p        *peer
-	conn     *rooms.Conn // set by join
+	conn     RoomConn // set by join
 	room     string
 	ip       string // the client's address, for Limits.ConnsPerIP
 	user     string // the token's subject, "" without one
@@ -145,14 +148,14 @@ type wsConn struct {
 
 func (c *wsConn) join() {
 	c.ws.SetReadLimit(c.s.opts.MaxFrameSize)
-	conn, err := c.s.reg.Join(context.Background(), c.room, c.p, rooms.JoinOptions{ReadOnly: c.readOnly, User: c.user})
+	conn, err := c.s.join(context.Background(), c.room, c.p, rooms.JoinOptions{ReadOnly: c.readOnly, User: c.user})
 	if err != nil {
 		c.s.log.Warn("join refused", "room", c.room, "err", err)
 		code := closeCode(rooms.CloseUnavailable)
 		switch {
 		case errors.Is(err, rooms.ErrShuttingDown):
 			code = closeCode(rooms.CloseGoingAway)
-		case errors.Is(err, rooms.ErrTooManyRooms):
+		case errors.Is(err, rooms.ErrTooManyRooms), errors.Is(err, rooms.ErrTryAgain):
 			// Not this room's fault: the client may come back later.
 			code = websocket.StatusTryAgainLater
 		}

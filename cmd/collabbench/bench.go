@@ -234,7 +234,7 @@ func (b *bench) setup() error {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		b.rooms = append(b.rooms, &room{
 			name:  name,
-			url:   cfg.roomURL(name),
+			urls:  cfg.roomURLs(name),
 			turn:  cfg.turn,
 			index: map[string]int32{},
 			byYID: map[uint64]*client{},
@@ -312,7 +312,7 @@ func (b *bench) setup() error {
 }
 
 func (b *bench) newClient(n int, rm *room, r role) *client {
-	c := &client{b: b, n: n, room: rm, role: r, synced: make(chan struct{}), view: map[uint64]awView{}}
+	c := &client{b: b, n: n, slot: len(rm.members), room: rm, role: r, synced: make(chan struct{}), view: map[uint64]awView{}}
 	if b.cfg != nil && b.cfg.protocol == protoHocuspocus {
 		c.hpPre = hpPrefix(rm.name)
 	}
@@ -357,7 +357,7 @@ func (b *bench) connectAll(ctx, connCtx context.Context, clients []*client) int 
 func (b *bench) connect(ctx, connCtx context.Context, c *client) error {
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.connTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(dctx, c.room.url, nil)
+	ws, resp, err := websocket.Dial(dctx, c.room.urls[c.slot%len(c.room.urls)], nil)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("dial: %w (HTTP %s)", err, resp.Status)

@@ -38,7 +38,7 @@ func (r role) String() string {
 // afterwards.
 type room struct {
 	name    string
-	url     string
+	urls    []string // one per server (-url list); client k of the room uses urls[k % len]
 	turn    int
 	updates [][]byte         // the updates the writers send, in order
 	index   map[string]int32 // update bytes -> index in updates
@@ -69,6 +69,7 @@ type awView struct {
 type client struct {
 	b    *bench
 	n    int
+	slot int // the client's index among its room's members
 	room *room
 	role role
 	yid  uint64 // Yjs client ID of its presence

@@ -115,7 +115,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{args: args}
 	fs := flag.NewFlagSet("collabbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.url, "url", "ws://127.0.0.1:8080", "collabd base URL; clients connect to URL/ws/ROOM")
+	fs.StringVar(&c.url, "url", "ws://127.0.0.1:8080", "collabd base URL; clients connect to URL/ws/ROOM. A comma-separated list (the nodes of a cluster) spreads each room's clients over them in turn")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a URL whose host is not a loopback address")
 	fs.IntVar(&c.clients, "clients", 10, "active clients in total, spread round-robin over the rooms")
 	fs.IntVar(&c.rooms, "rooms", 1, "rooms (documents) under load")
@@ -207,24 +207,45 @@ func (c *config) validate() error {
 }
 
 // wsBase parses -url and returns the base that room names are appended to
-// (ws://host:port/ws). It refuses hosts that are not loopback addresses
-// unless -allow-remote is set.
+// (ws://host:port/ws), the first of a list. It refuses hosts that are not
+// loopback addresses unless -allow-remote is set.
 func (c *config) wsBase() (*url.URL, error) {
-	u, err := url.Parse(c.url)
+	us, err := c.wsBases()
+	if err != nil {
+		return nil, err
+	}
+	return us[0], nil
+}
+
+// wsBases parses every URL of -url's comma-separated list.
+func (c *config) wsBases() ([]*url.URL, error) {
+	var us []*url.URL
+	for _, s := range strings.Split(c.url, ",") {
+		u, err := c.parseBase(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+func (c *config) parseBase(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("-url: %w", err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return nil, fmt.Errorf("-url %q: scheme must be ws or wss", c.url)
+		return nil, fmt.Errorf("-url %q: scheme must be ws or wss", s)
 	}
 	if u.Port() == "" {
-		return nil, fmt.Errorf("-url %q: give the port", c.url)
+		return nil, fmt.Errorf("-url %q: give the port", s)
 	}
 	if !c.allowRemote && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("-url %q: %s is not a loopback address (use -allow-remote to load a remote server)", c.url, u.Hostname())
+		return nil, fmt.Errorf("-url %q: %s is not a loopback address (use -allow-remote to load a remote server)", s, u.Hostname())
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("-url %q: no query, fragment or user info", c.url)
+		return nil, fmt.Errorf("-url %q: no query, fragment or user info", s)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	if u.Path == "" {
@@ -253,14 +274,22 @@ func (c *config) healthURL() string {
 	return scheme + "://" + u.Host + "/healthz"
 }
 
-// roomURL returns the WebSocket URL of a room, with the -token.
-func (c *config) roomURL(name string) string {
-	u, _ := c.wsBase()
-	s := u.String() + "/" + url.PathEscape(name)
-	if c.token != "" {
-		s += "?token=" + url.QueryEscape(c.token)
+// roomURL returns the WebSocket URL of a room at the first -url, with the
+// -token.
+func (c *config) roomURL(name string) string { return c.roomURLs(name)[0] }
+
+// roomURLs returns the room's URL at every -url.
+func (c *config) roomURLs(name string) []string {
+	us, _ := c.wsBases()
+	out := make([]string, 0, len(us))
+	for _, u := range us {
+		s := u.String() + "/" + url.PathEscape(name)
+		if c.token != "" {
+			s += "?token=" + url.QueryEscape(c.token)
+		}
+		out = append(out, s)
 	}
-	return s
+	return out
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

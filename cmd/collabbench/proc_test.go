@@ -161,3 +161,17 @@ func TestWakeProbe(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomURLs: a -url list spreads a room's clients over its servers.
+func TestRoomURLs(t *testing.T) {
+	c := &config{url: "ws://127.0.0.1:8081, ws://127.0.0.1:8082/ws", token: "t"}
+	got := c.roomURLs("r")
+	want := []string{"ws://127.0.0.1:8081/ws/r?token=t", "ws://127.0.0.1:8082/ws/r?token=t"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("roomURLs = %q, want %q", got, want)
+	}
+	c.url = "ws://127.0.0.1:8081,http://127.0.0.1:8082"
+	if _, err := c.wsBases(); err == nil || !strings.Contains(err.Error(), "scheme must be ws") {
+		t.Errorf("a bad second URL: %v", err)
+	}
+}

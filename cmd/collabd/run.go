@@ -76,6 +76,8 @@ type config struct {
 	maxBodySize      int64
 
 	adminAddr string
+
+	cluster clusterConfig // cluster.go
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -102,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	addAccessFlags(fs, c)
+	addClusterFlags(fs, &c.cluster)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: collabd [flags]\n       collabd token --room NAME [--access read|write|admin] [--ttl 1h] [--sub USER]\n\nEvery flag can also be set with an environment variable: COLLABD_ and the\nflag's name in upper case with - as _ (e.g. COLLABD_ADDR). Flags win.\n\n")
 		fs.PrintDefaults()
@@ -127,6 +130,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+	}
+	if err := c.checkCluster(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -219,9 +225,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
+	node, roomStore, err := startCluster(c, store, log, mx)
+	if err != nil {
+		return err
+	}
 
 	reg := rooms.NewRegistry(rooms.Options{
-		Store:            store,
+		Store:            roomStore,
 		Logger:           log,
 		IdleTimeout:      c.idleTimeout,
 		MaxDocumentSize:  c.maxDocumentSize,
@@ -237,7 +247,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			origins = append(origins, o)
 		}
 	}
-	srv := server.New(server.Options{
+	so := server.Options{
 		Registry:       reg,
 		Logger:         log,
 		MaxFrameSize:   c.maxFrameSize,
@@ -252,7 +262,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Limits:         c.limits(),
 		MaxBodySize:    c.maxBodySize,
 		Metrics:        mx,
-	})
+	}
+	clusterServerOptions(node, &so)
+	srv := server.New(so)
+	if node != nil {
+		if err := node.Start(reg); err != nil {
+			return err
+		}
+	}
 	hs := &http.Server{
 		Handler: srv,
 		// The WebSocket handshake is the request's header: a client that
@@ -296,7 +313,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := hs.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	if err := reg.Shutdown(sctx); err != nil {
+	if node != nil {
+		// Hands the rooms over: stores them, then releases their leases.
+		if err := node.Shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	} else if err := reg.Shutdown(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := srv.Wait(sctx); err != nil {
