@@ -37,6 +37,7 @@ import (
 
 	"github.com/collabd/collabd/auth"
 	"github.com/collabd/collabd/metrics"
+	"github.com/collabd/collabd/party"
 	"github.com/collabd/collabd/rooms"
 )
 
@@ -54,6 +55,9 @@ const (
 type Options struct {
 	// Registry holds the rooms. Required.
 	Registry *rooms.Registry
+	// Parties serves /parties/{party}/{room} for parties other than the
+	// Yjs ones (party.go); nil serves the Yjs party "main" only.
+	Parties *party.Registry
 	// Logger receives request and connection logs; nil discards them.
 	Logger *slog.Logger
 	// MaxFrameSize bounds one incoming WebSocket message (and one
@@ -150,6 +154,7 @@ func New(opts Options) *Server {
 	s.conns.init()
 	s.mux.HandleFunc("GET /ws/{room...}", s.handleYWebsocket)
 	s.mux.HandleFunc("GET /parties/{party}/{room...}", s.handlePartykit)
+	s.mux.HandleFunc("/parties/{party}/{room...}", s.handlePartyRequest)
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.mux.HandleFunc("GET /api/docs/{room}", s.handleGetDoc)
