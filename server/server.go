@@ -169,6 +169,10 @@ func New(opts Options) *Server {
 	if opts.Home != nil {
 		s.mux.Handle("GET /{$}", opts.Home)
 		s.mux.Handle("GET /assets/", opts.Home)
+		// The party demo pages (web/demo).
+		s.mux.Handle("GET /poll", opts.Home)
+		s.mux.Handle("GET /poll/vote", opts.Home)
+		s.mux.Handle("GET /chat", opts.Home)
 	} else {
 		s.mux.HandleFunc("GET /{$}", s.handleHome)
 	}
