@@ -425,3 +425,26 @@ func TestPartyPoll(t *testing.T) {
 		t.Errorf("GET /parties/poll/talk: %d %+v; want the closed poll with %v", status, got, r.Expected)
 	}
 }
+
+// TestPartyYProvider: y-partyserver's YProvider on the Yjs party "main"
+// and on "doc" (declared with RegisterYjs in e2e/testparty) syncs, its
+// custom messages do not cost it its connection, and the document is the
+// one /ws serves.
+func TestPartyYProvider(t *testing.T) {
+	requirePartysocket(t)
+	if _, err := os.Stat(filepath.Join(moduleRoot(t), "node_modules", "y-partyserver", "package.json")); err != nil {
+		t.Fatal("node_modules/y-partyserver is missing (npm ci)")
+	}
+	t.Parallel()
+	s := startParties(t, serverConfig{})
+	for _, p := range []string{"main", "doc"} {
+		var r struct {
+			Text   string
+			Closes int
+		}
+		scenario(t, s, "yprovider.mjs", map[string]any{"party": p, "room": "ydoc-" + p}, 30*time.Second, &r)
+		if r.Text != "from A again" || r.Closes != 0 {
+			t.Errorf("party %s: %+v; want the text on /ws too and no closed connection", p, r)
+		}
+	}
+}

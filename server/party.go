@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -399,3 +400,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	}
 	return body, true
 }
+
+// isYPSMessage reports whether a text frame on a Yjs party is a custom
+// message of y-partyserver's YProvider (provider.sendMessage sends
+// "__YPS:" and the message). Its server class hands those to
+// onCustomMessage, which does nothing unless the app overrides it;
+// collabd's Yjs parties have no such hook, so they are dropped, and the
+// connection carries on with its document.
+func isYPSMessage(frame []byte) bool { return bytes.HasPrefix(frame, []byte("__YPS:")) }

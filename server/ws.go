@@ -189,6 +189,9 @@ func (c *wsConn) serve(mayPark bool) {
 			return
 		}
 		if c.partykit {
+			if typ == websocket.MessageText && isYPSMessage(frame) {
+				continue // y-partyserver's custom message: see party.go
+			}
 			if c.batch == nil {
 				c.batch = &yprotocol.Reassembler{MaxSize: int(c.s.opts.MaxFrameSize)}
 			}
