@@ -90,7 +90,7 @@ func TestPartyProbe(t *testing.T) {
 			ReadOnly        bool
 			Starts, Conns   int
 		}
-		Binary, Value string
+		Binary, Value, TooBig string
 	}
 	partyScenario(t, s, map[string]any{"mode": "probe", "room": "probe-1"}, &r)
 	if r.Hello.ID != "alice-1" || r.Hello.Query != "x" || r.Hello.ReadOnly || r.Hello.Starts != 1 || r.Hello.Conns != 1 {
@@ -101,6 +101,9 @@ func TestPartyProbe(t *testing.T) {
 	}
 	if r.Binary != "AQID" || r.Value != "value:blue" {
 		t.Errorf("binary echo %q, stored value %q; want AQID, value:blue", r.Binary, r.Value)
+	}
+	if !strings.Contains(r.TooBig, "more than 131072") {
+		t.Errorf("a 130 KiB value: %q; want the storage limit's error", r.TooBig)
 	}
 
 	// Plain HTTP reaches OnRequest, with its method and body.
@@ -173,6 +176,17 @@ func TestPartyAccess(t *testing.T) {
 	partyScenario(t, s, map[string]any{"mode": "chat", "room": "team/x", "token": read, "bad": []string{`{"type":"message","text":"hi"}`}}, &r)
 	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "read-only") {
 		t.Errorf("post with a read token: errors %q; want a read-only error", r.Errors)
+	}
+}
+
+func TestPartyRateLimit(t *testing.T) {
+	requirePartysocket(t)
+	t.Parallel()
+	s := startParties(t, serverConfig{Args: []string{"--rate-messages", "5", "--rate-message-burst", "10"}})
+	var r struct{ Closes []int }
+	partyScenario(t, s, map[string]any{"mode": "flood", "room": "flood"}, &r)
+	if len(r.Closes) == 0 || r.Closes[0] != 4429 {
+		t.Errorf("closes %v; want 4429 first", r.Closes)
 	}
 }
 

@@ -20,8 +20,11 @@ const modes = {
     await waitFor(a, (m) => m === 'stored', 'stored')
     b.send('get:color')
     const got = (await waitFor(b, (m) => typeof m === 'string' && m.startsWith('value:'), 'value')).msg
+    // A value over the storage limit (128 KiB) is refused; nothing stored.
+    a.send('put:big=' + 'x'.repeat(130 * 1024))
+    const tooBig = (await waitFor(a, (m) => typeof m === 'string' && m.startsWith('error:'), 'error for a big value')).msg
     a.close(); b.close()
-    return { hello, helloB, binary: bin.binary, value: got }
+    return { hello, helloB, binary: bin.binary, value: got, tooBig }
   },
 
   // A panicking room: its connections are closed with 1011 and
@@ -42,6 +45,20 @@ const modes = {
     const res = { closeCode: a.closes[0], first, again, otherCloses: other.closes.length }
     a.close(); other.close()
     return res
+  },
+
+  // Over the message rate limit: closed with 4429 (partysocket then
+  // reconnects, and the room carries on).
+  async flood () {
+    const a = connect({ party: 'probe', room })
+    await waitFor(a, type('hello'), 'hello')
+    for (let i = 0; i < 50; i++) a.send('flood ' + i)
+    await until([a], () => a.closes.length > 0, 'the close')
+    await until([a], () => a.opens >= 2, 'the reconnect')
+    a.send('calm')
+    await waitFor(a, (m) => m === 'echo:calm', 'echo after the reconnect')
+    a.close()
+    return { closes: a.closes }
   },
 
   // Connect, report the hello (starts), optionally set an alarm.
