@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// leases reads and writes the room_leases table (migration 0002). Every
+// leases reads and writes the room_leases table (migration 0003). Every
 // method is one statement, safe for concurrent use; the database's row
 // locks order concurrent takers of one room. Expiry is judged by the
 // database's clock (now()), never a node's.

@@ -144,13 +144,17 @@ type serverConfig struct {
 	DataDir string   // "" is a new temporary directory
 	Addr    string   // "" is 127.0.0.1:0
 	Args    []string // more flags
+	Binary  string   // "" is the collabd build (collabdBinary)
 }
 
 // startCollabd starts collabd and waits until it answers /healthz. The
 // process is killed when the test ends if it is still running.
 func startCollabd(t *testing.T, cfg serverConfig) *collabd {
 	t.Helper()
-	bin := collabdBinary(t)
+	bin := cfg.Binary
+	if bin == "" {
+		bin = collabdBinary(t)
+	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}

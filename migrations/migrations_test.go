@@ -186,7 +186,7 @@ func TestApplyFresh(t *testing.T) {
 		t.Fatalf("version %d, want %d", v, Latest())
 	}
 	got := strings.Join(tables(t, conn, schema), " ")
-	if want := "collabd_migrations documents room_leases updates versions"; got != want {
+	if want := "collabd_migrations documents kv room_leases updates versions"; got != want {
 		t.Fatalf("tables %q, want %q", got, want)
 	}
 	ms, _ := All()
@@ -247,7 +247,7 @@ func TestApplyDefaultSchema(t *testing.T) {
 	if _, err := Apply(t.Context(), scoped, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := tables(t, conn, schema); len(got) != 5 {
+	if got := tables(t, conn, schema); len(got) != 6 { // collabd_migrations, documents, kv, room_leases, updates, versions
 		t.Fatalf("tables in %s: %q", schema, got)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/collabd/collabd/auth"
 	"github.com/collabd/collabd/docstore"
-	"github.com/collabd/collabd/metrics"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/ydoc"
 )
@@ -129,17 +128,8 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A client that trickles its body must not hold a goroutine forever.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodySize))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.opts.Metrics.Rejected(metrics.ReasonSize)
-			writeError(w, http.StatusRequestEntityTooLarge, "update larger than the body size limit ("+strconv.FormatInt(s.opts.MaxBodySize, 10)+" bytes)")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+	body, ok := s.readBody(w, r)
+	if !ok {
 		return
 	}
 	if len(body) == 0 {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/collabd/collabd/auth"
 	"github.com/collabd/collabd/metrics"
+	"github.com/collabd/collabd/party"
 	"github.com/collabd/collabd/rooms"
 )
 
@@ -62,6 +63,9 @@ type Options struct {
 	// only while it owns the room, and otherwise returns an error
 	// wrapping rooms.ErrTryAgain (503 with Retry-After). Nil runs fn.
 	Owner func(ctx context.Context, room string, fn func() error) error
+	// Parties serves /parties/{party}/{room} for parties other than the
+	// Yjs ones (party.go); nil serves the Yjs party "main" only.
+	Parties *party.Registry
 	// Logger receives request and connection logs; nil discards them.
 	Logger *slog.Logger
 	// MaxFrameSize bounds one incoming WebSocket message (and one
@@ -184,6 +188,7 @@ func New(opts Options) *Server {
 	s.conns.init()
 	s.mux.HandleFunc("GET /ws/{room...}", s.handleYWebsocket)
 	s.mux.HandleFunc("GET /parties/{party}/{room...}", s.handlePartykit)
+	s.mux.HandleFunc("/parties/{party}/{room...}", s.handlePartyRequest)
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.mux.HandleFunc("GET /api/docs/{room}", s.handleGetDoc)
@@ -198,6 +203,10 @@ func New(opts Options) *Server {
 	if opts.Home != nil {
 		s.mux.Handle("GET /{$}", opts.Home)
 		s.mux.Handle("GET /assets/", opts.Home)
+		// The party demo pages (web/demo).
+		s.mux.Handle("GET /poll", opts.Home)
+		s.mux.Handle("GET /poll/vote", opts.Home)
+		s.mux.Handle("GET /chat", opts.Home)
 	} else {
 		s.mux.HandleFunc("GET /{$}", s.handleHome)
 	}

@@ -45,9 +45,9 @@ func (s *Server) handleYWebsocket(w http.ResponseWriter, r *http.Request) {
 // handlePartykit serves YPartyKitProvider, which connects to
 // /parties/{party}/{room} (party "main" unless configured otherwise).
 // Query parameters such as _pk are accepted and ignored.
+// Other parties: see party.go.
 func (s *Server) handlePartykit(w http.ResponseWriter, r *http.Request) {
-	if party := r.PathValue("party"); party != "main" {
-		writeError(w, http.StatusNotFound, "unknown party "+party+" (collabd serves the Yjs party \"main\")")
+	if s.serveParty(w, r) {
 		return
 	}
 	s.serveWS(w, r, r.PathValue("room"), true)
@@ -66,15 +66,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, room string, pa
 		return
 	}
 	ip := clientIP(r)
-	if err := s.count.add(room, ip, s.opts.Limits); err != nil {
-		s.log.Info("connection refused", "room", room, "ip", ip, "err", err)
-		if errors.Is(err, errRoomFull) {
-			s.opts.Metrics.Rejected(metrics.ReasonRoomFull)
-		} else {
-			s.opts.Metrics.Rejected(metrics.ReasonIPLimit)
-		}
-		retryAfter(w, 10*time.Second)
-		writeError(w, http.StatusTooManyRequests, err.Error())
+	if !s.countConn(w, room, ip, "room", room) {
 		return
 	}
 	if !s.conns.add() {
@@ -200,6 +192,9 @@ func (c *wsConn) serve(mayPark bool) {
 			return
 		}
 		if c.partykit {
+			if typ == websocket.MessageText && isYPSMessage(frame) {
+				continue // y-partyserver's custom message: see party.go
+			}
 			if c.batch == nil {
 				c.batch = &yprotocol.Reassembler{MaxSize: int(c.s.opts.MaxFrameSize)}
 			}

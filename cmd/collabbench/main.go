@@ -24,7 +24,9 @@
 // "collabbench summarize A.json B.json ..." prints the reports that -json
 // wrote as one Markdown table. "collabbench fsync -dir DIR" measures the
 // latency of write + fdatasync on the disk a store would use; "collabbench
-// wake" what it costs a Go program on this machine to wake from idle.
+// wake" what it costs a Go program on this machine to wake from idle;
+// "collabbench poll -voters 1000" votes/s, tally broadcast latency and
+// server CPU of the built-in poll party (poll.go).
 package main
 
 import (
@@ -303,6 +305,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return wakeProbe(args[1:], stdout)
 		case "joinstorm":
 			return joinStorm(ctx, args[1:], stdout, stderr)
+		case "poll":
+			return pollBench(ctx, args[1:], stdout)
 		}
 	}
 	c, err := parseConfig(args, stderr)

@@ -471,3 +471,16 @@ func TestAppendAsyncDoesNotWaitForAFullQueue(t *testing.T) {
 		t.Fatalf("%d entries stored, want %d", len(st.Entries), n)
 	}
 }
+
+func TestKVConformance(t *testing.T) {
+	storetest.RunKV(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "collabd.db")
+		return func(t *testing.T, cfg storetest.Config) docstore.Store {
+			s, err := Open(path, Options{Retention: cfg.Retention, Now: cfg.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}

@@ -148,7 +148,7 @@ func connectionLost(err error) bool {
 func isDocstoreErr(err error) bool {
 	for _, e := range []error{docstore.ErrNotFound, docstore.ErrVersionNotFound, docstore.ErrClosed,
 		docstore.ErrInvalidName, docstore.ErrEmpty, docstore.ErrInvalidTrigger, docstore.ErrSeqRange,
-		docstore.ErrCorrupt} {
+		docstore.ErrCorrupt, docstore.ErrKeyNotFound, docstore.ErrInvalidKey} {
 		if errors.Is(err, e) {
 			return true
 		}

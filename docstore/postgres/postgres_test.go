@@ -242,3 +242,17 @@ func TestDeleteWithSQL(t *testing.T) {
 		t.Fatalf("the other document after the delete: %+v, %v", st, err)
 	}
 }
+
+func TestKVConformance(t *testing.T) {
+	url := pgtest.URL(t)
+	storetest.RunKV(t, func(t *testing.T) storetest.Opener {
+		schema := freshSchema(t, url)
+		return func(t *testing.T, cfg storetest.Config) docstore.Store {
+			s, err := Open(t.Context(), url, Options{Schema: schema, Retention: cfg.Retention, Now: cfg.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}

@@ -4,8 +4,10 @@
 //	node web/demo/build.mjs                 # or: npm run build:demo
 //	node web/demo/build.mjs --outdir DIR    # somewhere else (the staleness check)
 //
-// dist/index.html is src/index.html with the asset names filled in;
-// dist/assets/ holds app-HASH.js and style-HASH.css (HASH from the bytes). The output depends only
+// dist/index.html is src/index.html with the asset names filled in, and
+// poll.html, vote.html and chat.html the party pages of src/parties/;
+// dist/assets/ holds app-HASH.js, style-HASH.css, parties-HASH.js and
+// parties-style-HASH.css (HASH from the bytes). The output depends only
 // on the sources and the pinned packages (no timestamps, no absolute paths,
 // no source maps), so a rebuild from the same tree is byte-for-byte equal.
 // The build fails unless exactly one copy of yjs is in the bundle.
@@ -40,7 +42,9 @@ const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: {
     app: 'web/demo/src/main.js',
-    style: 'web/demo/src/style.css'
+    style: 'web/demo/src/style.css',
+    parties: 'web/demo/src/parties/main.js',
+    'parties-style': 'web/demo/src/parties/style.css'
   },
   entryNames: '[name]',
   outdir: path.join(outdir, 'assets'),
@@ -80,22 +84,28 @@ for (const out of result.outputFiles) {
   const name = `${path.basename(out.path, ext)}-${hash}${ext}`
   await writeFile(path.join(outdir, 'assets', name), out.contents)
   files['assets/' + name] = out.contents.length
-  if (ext === '.js') assets.js = name
-  if (ext === '.css') assets.css = name
+  assets[path.basename(out.path)] = 'assets/' + name
 }
-if (result.outputFiles.length !== 2 || !assets.js || !assets.css) {
-  console.error('build: want one script and one stylesheet, got', result.outputFiles.map((f) => f.path))
+const want = ['app.js', 'style.css', 'parties.js', 'parties-style.css']
+if (result.outputFiles.length !== want.length || !want.every((n) => assets[n])) {
+  console.error('build: want', want, 'got', result.outputFiles.map((f) => f.path))
   process.exit(1)
 }
 
-const template = await readFile(path.join(here, 'src', 'index.html'), 'utf8')
-const html = template
-  .replace('{{APP_CSS}}', `assets/${assets.css}`)
-  .replace('{{APP_JS}}', `assets/${assets.js}`)
-if (html.includes('{{')) {
-  console.error('build: src/index.html has a placeholder this build does not fill')
-  process.exit(1)
+// The note editor is index.html; the party pages (src/parties/*.html,
+// served at /poll, /poll/vote and /chat) share one script and stylesheet.
+const pages = { 'index.html': 'index.html', 'poll.html': 'parties/poll.html', 'vote.html': 'parties/vote.html', 'chat.html': 'parties/chat.html' }
+for (const [out, src] of Object.entries(pages)) {
+  const html = (await readFile(path.join(here, 'src', src), 'utf8'))
+    .replace('{{APP_CSS}}', assets['style.css'])
+    .replace('{{APP_JS}}', assets['app.js'])
+    .replace('{{PARTIES_CSS}}', assets['parties-style.css'])
+    .replace('{{PARTIES_JS}}', assets['parties.js'])
+  if (html.includes('{{')) {
+    console.error(`build: src/${src} has a placeholder this build does not fill`)
+    process.exit(1)
+  }
+  await writeFile(path.join(outdir, out), html)
+  files[out] = Buffer.byteLength(html)
 }
-await writeFile(path.join(outdir, 'index.html'), html)
-files['index.html'] = Buffer.byteLength(html)
 console.log(JSON.stringify({ outdir, files, yjs: [...yjsCopies] }))

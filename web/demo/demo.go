@@ -54,7 +54,10 @@ type file struct {
 }
 
 // Handler serves the demo: GET / is the editor page (the note is chosen by
-// ?room=), GET /assets/{file} its script and stylesheet. Everything else
+// ?room=), GET /poll the live poll's presenter page, GET /poll/vote its
+// phone-sized voting page, GET /chat a chat room (all three on the built-in
+// parties, the room chosen by ?room=), GET /assets/{file} their scripts and
+// stylesheets. Everything else
 // is 404. Assets have content-hashed names and are cached for a year;
 // the page is revalidated on every load. Clients that accept gzip get it.
 //
@@ -121,6 +124,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/":
 		name = "index.html"
+	case r.URL.Path == "/poll":
+		name = "poll.html"
+	case r.URL.Path == "/poll/vote":
+		name = "vote.html"
+	case r.URL.Path == "/chat":
+		name = "chat.html"
 	case strings.HasPrefix(r.URL.Path, "/assets/"):
 		name = strings.TrimPrefix(r.URL.Path, "/")
 		immutable = true

@@ -1,4 +1,4 @@
-package main
+package collabd
 
 import (
 	"context"
@@ -18,12 +18,11 @@ import (
 	"github.com/collabd/collabd/docstore/embedded"
 	"github.com/collabd/collabd/docstore/postgres"
 	"github.com/collabd/collabd/metrics"
+	"github.com/collabd/collabd/party"
 	"github.com/collabd/collabd/rooms"
 	"github.com/collabd/collabd/server"
 	"github.com/collabd/collabd/web/demo"
 )
-
-var errHelp = flag.ErrHelp
 
 type usageError struct{ err error }
 
@@ -185,10 +184,12 @@ func (c *config) retention() docstore.Retention {
 	return docstore.Retention{KeepLast: c.historyKeep, MaxAge: c.historyMaxAge}
 }
 
-// run runs collabd until ctx ends, then shuts down in order: stop
-// accepting, close connections with 1001 and persist every room, wait for
-// the connections, close the store.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run runs collabd with the settings of args (the command line without the
+// program name) and getenv (the COLLABD_* fallbacks) until ctx ends, then
+// shuts down in order: stop accepting, close connections with 1001 and
+// persist every room, wait for the connections, close the store. Its log
+// goes to stderr. "token" as the first argument mints a token instead.
+func Run(ctx context.Context, opts Options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:], getenv, stdout, stderr)
 	}
@@ -230,6 +231,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
+	kv, ok := store.(interface{ KV() docstore.KV })
+	if !ok {
+		return errors.New("the store has no key-value storage for parties")
+	}
+	parties := party.NewRegistry(party.Options{Storage: kv.KV(), Logger: log, IdleTimeout: c.idleTimeout})
+	if opts.Parties != nil {
+		if err := opts.Parties(parties); err != nil {
+			return fmt.Errorf("registering parties: %w", err)
+		}
+	}
+	if err := parties.Start(ctx); err != nil {
+		return err
+	}
+
 	reg := rooms.NewRegistry(rooms.Options{
 		Store:            roomStore,
 		Logger:           log,
@@ -249,6 +264,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	so := server.Options{
 		Registry:       reg,
+		Parties:        parties,
 		Logger:         log,
 		MaxFrameSize:   c.maxFrameSize,
 		SendQueue:      c.sendQueue,
@@ -280,7 +296,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("collabd listening", "addr", ln.Addr().String(), "store", storeName(c))
+	log.Info("collabd listening", "addr", ln.Addr().String(), "store", storeName(c), "parties", strings.Join(parties.Parties(), ","))
 	stopReload := watchReload(reload, log)
 	defer stopReload()
 	var admin *http.Server
@@ -319,6 +335,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			errs = append(errs, err)
 		}
 	} else if err := reg.Shutdown(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := parties.Shutdown(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := srv.Wait(sctx); err != nil {

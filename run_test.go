@@ -1,9 +1,10 @@
-package main
+package collabd
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/collabd/collabd/auth"
 )
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return Run(ctx, Options{}, args, getenv, stdout, stderr)
+}
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
