@@ -235,7 +235,7 @@ func Run(ctx context.Context, opts Options, args []string, getenv func(string) s
 	if !ok {
 		return errors.New("the store has no key-value storage for parties")
 	}
-	parties := party.NewRegistry(party.Options{Storage: kv.KV(), Logger: log, IdleTimeout: c.idleTimeout})
+	parties := party.NewRegistry(party.Options{Storage: kv.KV(), Logger: log, IdleTimeout: c.idleTimeout, MaxRooms: c.maxRooms})
 	if opts.Parties != nil {
 		if err := opts.Parties(parties); err != nil {
 			return fmt.Errorf("registering parties: %w", err)

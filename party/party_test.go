@@ -286,3 +286,40 @@ func TestUnknownParty(t *testing.T) {
 		t.Fatal("a bad name was registered")
 	}
 }
+
+func TestMaxRooms(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "db"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := party.NewRegistry(party.Options{Storage: st.KV(), MaxRooms: 2, IdleTimeout: 20 * time.Millisecond})
+	if err := reg.Register("b", func(*party.Room) party.Server { return party.Base{} }); err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []string{"r1", "r2"} {
+		if _, err := reg.Request(t.Context(), "b", room, &party.Request{Method: "GET"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.Request(t.Context(), "b", "r3", &party.Request{Method: "GET"}); !errors.Is(err, party.ErrTooManyRooms) {
+		t.Fatalf("a third room: %v, want ErrTooManyRooms", err)
+	}
+	// Once the others hibernate there is room again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := reg.Request(t.Context(), "b", "r3", &party.Request{Method: "GET"})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the others hibernated: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := reg.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

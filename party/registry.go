@@ -18,6 +18,8 @@ var (
 	ErrUnknownParty = errors.New("party: unknown party")
 	// ErrShuttingDown: the registry is shutting down.
 	ErrShuttingDown = errors.New("party: shutting down")
+	// ErrTooManyRooms: Options.MaxRooms rooms are live; try again later.
+	ErrTooManyRooms = errors.New("party: too many rooms in memory")
 	// ErrRoomFailed: the room's instance failed (a panic, an OnStart
 	// error) while the request waited.
 	ErrRoomFailed = errors.New("party: room failed")
@@ -49,6 +51,9 @@ type Options struct {
 	Inbox int
 	// StorageTimeout bounds each storage call of a party.
 	StorageTimeout time.Duration
+	// MaxRooms bounds the live rooms of all parties; a new room over it
+	// is refused (ErrTooManyRooms) until one hibernates. 0 is no bound.
+	MaxRooms int
 }
 
 func (o Options) withDefaults() Options {
@@ -332,6 +337,9 @@ func (r *Registry) acquire(key roomKey) (*Room, error) {
 	}
 	rm := r.rooms[key]
 	if rm == nil {
+		if r.opts.MaxRooms > 0 && len(r.rooms) >= r.opts.MaxRooms {
+			return nil, ErrTooManyRooms
+		}
 		rm = newRoom(r, key, f)
 		r.rooms[key] = rm
 		r.running.Add(1)

@@ -104,6 +104,10 @@ func (s *Server) partyRequest(w http.ResponseWriter, r *http.Request, name, room
 	case errors.Is(err, party.ErrShuttingDown):
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
+	case errors.Is(err, party.ErrTooManyRooms):
+		retryAfter(w, 10*time.Second)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
 	case err != nil:
 		s.log.Warn("party request failed", "party", name, "room", room, "err", err)
 		writeError(w, http.StatusInternalServerError, "the party could not answer")
@@ -165,8 +169,12 @@ func (s *Server) acceptParty(w http.ResponseWriter, r *http.Request, name, room 
 	sess, err := s.opts.Parties.Connect(name, room, pc, info)
 	if err != nil {
 		code := websocket.StatusInternalError
-		if errors.Is(err, party.ErrShuttingDown) {
+		switch {
+		case errors.Is(err, party.ErrShuttingDown):
 			code = websocket.StatusGoingAway
+		case errors.Is(err, party.ErrTooManyRooms):
+			s.opts.Metrics.Rejected(metrics.ReasonRoomLimit)
+			code = websocket.StatusTryAgainLater
 		}
 		go func() { _ = ws.Close(code, truncateReason(err.Error())) }()
 		s.count.remove(countKey, ip)
