@@ -343,14 +343,12 @@ func sliceRef(s *item, diff int) *item {
 		return r
 	}
 	r := &item{
-		id:           id,
-		originClient: uint32(s.id.Client),
-		originClock:  id.Clock - 1,
-		rightClient:  s.rightClient,
-		rightClock:   s.rightClock,
-		n:            uint32(s.size() - diff),
-		flags:        s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
+		id:    id,
+		n:     uint32(s.size() - diff),
+		flags: s.flags &^ (flagParentSub | flagDeleted),
 	}
+	r.copyRightOrigin(s)
+	r.setOrigin(ID{s.id.Client, id.Clock - 1})
 	r.content = s.content.splice(diff, s.size())
 	return r
 }
