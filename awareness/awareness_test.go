@@ -503,3 +503,29 @@ func TestOptionsDefaults(t *testing.T) {
 		t.Errorf("defaults %+v", s.opts)
 	}
 }
+
+// Awareness client IDs are JavaScript numbers in y-protocols: up to
+// 2^53-1 they are accepted and echoed unchanged; 2^53 is refused.
+func TestClientIDRange(t *testing.T) {
+	s := New(Options{})
+	for _, id := range []uint64{1 << 32, 1<<53 - 1} {
+		ch := mustApply(t, s, 1, t0, entry(id, 1, `{"n":1}`))
+		if !slices.Equal(ch.Added, []uint64{id}) {
+			t.Fatalf("client %d: added %v", id, ch.Added)
+		}
+		if c, ok := s.Get(id); !ok || string(c.State) != `{"n":1}` {
+			t.Fatalf("client %d: %+v, %v", id, c, ok)
+		}
+	}
+	want := yprotocol.AppendAwareness(nil, []yprotocol.AwarenessEntry{entry(1<<32, 1, `{"n":1}`), entry(1<<53-1, 1, `{"n":1}`)})
+	if got := s.AppendFull(nil); !bytes.Equal(got, want) {
+		t.Fatalf("full state %x, want %x", got, want)
+	}
+	before := s.AppendFull(nil)
+	if _, err := s.Apply(1, update(entry(1<<53, 1, `{}`)), t0); err == nil {
+		t.Fatal("client 2^53 accepted")
+	}
+	if !bytes.Equal(before, s.AppendFull(nil)) {
+		t.Fatal("a refused update changed the state")
+	}
+}

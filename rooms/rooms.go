@@ -483,7 +483,8 @@ func (c *Conn) Leave() {
 }
 
 // restoreClientID picks the Yjs client id of a server-made change: random
-// and 32-bit like a client's, so it never collides with a live writer.
+// and 32-bit like a stock client's (any id up to 2^53-1 is valid), so it
+// never collides with a live writer.
 func restoreClientID() uint64 {
 	var b [4]byte
 	_, _ = rand.Read(b[:])

@@ -14,6 +14,15 @@ type Txn struct {
 	ds           deleteSet     // what the txn deleted
 	mergeStructs []*item       // items split during the txn that may merge back
 	pendingGrew  bool          // structs or deletions were set aside as pending
+
+	// For the formatting cleanup after a remote transaction (see
+	// formatcleanup.go): the clients of ds in the order they were first
+	// deleted from, the format items integrated, and the formatted nested
+	// texts the txn changed (Yjs's changed types that set
+	// _needFormattingCleanup).
+	dsOrder    []uint64
+	newFormats []*item
+	formatted  []*Type
 }
 
 type clientClock struct{ client, clock uint64 }
@@ -44,28 +53,50 @@ func (tx *Txn) addDeleted(client, clock uint64, n int) {
 	if tx.ds == nil {
 		tx.ds = make(deleteSet)
 	}
+	if _, ok := tx.ds[client]; !ok {
+		tx.dsOrder = append(tx.dsOrder, client)
+	}
 	tx.ds.add(client, clock, uint64(n))
 }
 
 // ApplyUpdate applies a Yjs v1 update. An update that cannot be decoded is
 // refused with an error wrapping ErrInvalidUpdate and leaves the document
 // unchanged. Structs whose dependencies are missing are kept pending.
+//
+// Like every way of applying an update, it is a remote transaction and may
+// be followed by the document's own formatting cleanup (see
+// ApplyWithCleanup); ApplyUpdate drops that clean-up's update, so use it
+// only where the document is not a replica others must converge with.
 func (d *Doc) ApplyUpdate(update []byte) error {
-	_, err := d.Apply(update)
+	_, _, err := d.ApplyWithCleanup(update)
 	return err
 }
 
 // Apply is ApplyUpdate that also reports whether the update brought
 // anything: structs or deletions the document lacked, integrated or kept
 // pending. An update that brings nothing (an empty one, or one the
-// document already has) need not be stored or relayed.
+// document already has) need not be stored or relayed. Like ApplyUpdate it
+// drops the clean-up update.
 func (d *Doc) Apply(update []byte) (changed bool, err error) {
+	changed, _, err = d.ApplyWithCleanup(update)
+	return changed, err
+}
+
+// ApplyWithCleanup is Apply that also returns the document's own change
+// that followed the update: after a remote transaction that changed a
+// formatted text, Yjs 13 deletes redundant format items in a new local
+// transaction (cleanupYTextAfterTransaction), and so does this document.
+// cleanup is that transaction's v1 update (no structs, only a delete set),
+// or nil. A replica that others converge with (a room's document) must
+// store and broadcast it like any update, as Yjs clients and y-websocket's
+// server send their document's update events.
+func (d *Doc) ApplyWithCleanup(update []byte) (changed bool, cleanup []byte, err error) {
 	if d.broken != nil {
-		return false, d.broken
+		return false, nil, d.broken
 	}
 	u, err := decodeUpdate(update, len(d.clients) == 0)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer func() {
 		// Integration is total for every decodable update; reaching this
@@ -78,9 +109,14 @@ func (d *Doc) Apply(update []byte) (changed bool, err error) {
 	}()
 	tx := d.newTxn()
 	d.applyDecoded(tx, u)
+	ctx := tx.formattingCleanup()
 	tx.cleanup()
 	d.fullSize += len(update) // a size hint for encoding
-	return len(tx.before) > 0 || len(tx.ds) > 0 || tx.pendingGrew, nil
+	if ctx != nil {
+		ctx.cleanup()
+		cleanup = ctx.encodeUpdate()
+	}
+	return len(tx.before) > 0 || len(tx.ds) > 0 || tx.pendingGrew, cleanup, nil
 }
 
 // applyDecoded integrates a decoded update, then retries pending structs
@@ -343,14 +379,12 @@ func sliceRef(s *item, diff int) *item {
 		return r
 	}
 	r := &item{
-		id:           id,
-		originClient: uint32(s.id.Client),
-		originClock:  id.Clock - 1,
-		rightClient:  s.rightClient,
-		rightClock:   s.rightClock,
-		n:            uint32(s.size() - diff),
-		flags:        s.flags&^(flagParentSub|flagDeleted) | flagOrigin,
+		id:    id,
+		n:     uint32(s.size() - diff),
+		flags: s.flags &^ (flagParentSub | flagDeleted),
 	}
+	r.copyRightOrigin(s)
+	r.setOrigin(ID{s.id.Client, id.Clock - 1})
 	r.content = s.content.splice(diff, s.size())
 	return r
 }
@@ -625,7 +659,9 @@ func (tx *Txn) integrate(it *item, offset int, key string) {
 		c.t.depth = p.depth + 1
 	case *contentFormat:
 		p.hasFormatting = true
+		tx.newFormats = append(tx.newFormats, it)
 	}
+	tx.noteChanged(p)
 	if (p.item != nil && p.item.deleted()) || (isEntry && it.right != nil) {
 		tx.deleteItem(it)
 	}
@@ -699,6 +735,7 @@ func (tx *Txn) deleteItem(it *item) {
 	it.flags |= flagDeleted
 	p.marker = nil
 	tx.addDeleted(it.id.Client, it.id.Clock, it.size())
+	tx.noteChanged(p)
 	if ct, ok := it.content.(*contentType); ok {
 		t := ct.t
 		for c := t.start; c != nil; c = c.right {
@@ -730,7 +767,16 @@ func (tx *Txn) applyDeleteSet(ds deleteSet) deleteSet {
 		}
 		unapplied.add(c, clock, n)
 	}
-	for client, ranges := range ds {
+	// Yjs applies a delete set in its encoded order, clients descending as
+	// Yjs writes them; the order of deletions is observable through the
+	// formatting cleanup (see dsOrder).
+	clients := make([]uint64, 0, len(ds))
+	for c := range ds {
+		clients = append(clients, c)
+	}
+	slices.Sort(clients)
+	for ci := len(clients) - 1; ci >= 0; ci-- {
+		client, ranges := clients[ci], ds[clients[ci]]
 		state := d.state(client)
 		l := d.clients[client]
 		for _, r := range ranges {

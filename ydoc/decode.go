@@ -132,10 +132,7 @@ func (dec *updateDecoder) structs(u *decodedUpdate) error {
 		}
 		client, err := d.ReadVarUint()
 		if err != nil {
-			return wrapDecode("client id", err)
-		}
-		if client > MaxClientID {
-			return invalid("client %d is not a 32-bit client id", client)
+			return wrapDecode("client id", clientErr(err))
 		}
 		clock, err := d.ReadVarUint()
 		if err != nil {
@@ -195,9 +192,6 @@ func (dec *updateDecoder) structAt(client, clock uint64, left int) (*item, error
 		if o.Client == client && o.Clock >= clock {
 			return nil, invalid("item %d:%d has origin %d:%d after it", client, clock, client, o.Clock)
 		}
-		if o.Client > MaxClientID {
-			return nil, invalid("origin client %d is not a 32-bit client id", o.Client)
-		}
 		it.setOrigin(o)
 	}
 	if info&0x40 != 0 {
@@ -207,9 +201,6 @@ func (dec *updateDecoder) structAt(client, clock uint64, left int) (*item, error
 		}
 		if r.Client == client && r.Clock >= clock {
 			return nil, invalid("item %d:%d has right origin %d:%d after it", client, clock, client, r.Clock)
-		}
-		if r.Client > MaxClientID {
-			return nil, invalid("right origin client %d is not a 32-bit client id", r.Client)
 		}
 		it.setRightOrigin(r)
 	}
@@ -257,10 +248,23 @@ func (dec *updateDecoder) structAt(client, clock uint64, left int) (*item, error
 	return it, nil
 }
 
+// ErrClientID reports a client id above MaxClientID (2^53-1), which Yjs
+// cannot decode either.
+var ErrClientID = errors.New("client id exceeds 2^53-1")
+
+// clientErr names an out-of-range varUint read as a client id for what it
+// is: lib0 refuses values above 2^53-1.
+func clientErr(err error) error {
+	if errors.Is(err, lib0.ErrIntegerOverflow) {
+		return ErrClientID
+	}
+	return err
+}
+
 func readID(d *lib0.Decoder) (ID, error) {
 	c, err := d.ReadVarUint()
 	if err != nil {
-		return ID{}, err
+		return ID{}, clientErr(err)
 	}
 	k, err := d.ReadVarUint()
 	if err != nil {
@@ -410,7 +414,7 @@ func decodeDeleteSet(d *lib0.Decoder) (deleteSet, error) {
 	for range n {
 		client, err := d.ReadVarUint()
 		if err != nil {
-			return nil, wrapDecode("delete set client", err)
+			return nil, wrapDecode("delete set client", clientErr(err))
 		}
 		count, err := d.ReadCount(2)
 		if err != nil {

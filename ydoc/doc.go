@@ -27,8 +27,9 @@ import (
 // Options configure a Doc. The zero value is the default.
 type Options struct {
 	// ClientID is the client id of local edits (Transact): callers that
-	// edit locally should set a random 32-bit id (higher bits are dropped;
-	// zero picks 1).
+	// edit locally should set a random id (as Yjs clients do, 32-bit; any
+	// id up to MaxClientID = 2^53-1 works, higher bits are dropped; zero
+	// picks 1).
 	ClientID uint64
 	// KeepHistory turns garbage collection off: deleted content is kept
 	// (marked deleted) instead of being replaced by tombstones. Yjs calls

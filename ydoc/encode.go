@@ -39,7 +39,8 @@ func (it *item) appendTo(b []byte, offset int) []byte {
 		b = av(av(b, origin.Client), origin.Clock)
 	}
 	if it.hasRightOrigin() {
-		b = av(av(b, uint64(it.rightClient)), it.rightClock)
+		ro := it.rightOrigin()
+		b = av(av(b, ro.Client), ro.Clock)
 	}
 	if !hasOrigin && !it.hasRightOrigin() {
 		switch p := it.parent; {

@@ -204,10 +204,16 @@ func (t *Type) JSON() any {
 // Y.XmlFragment the XML-like string Yjs builds (unescaped; see XML for
 // well-formed XML); for Y.Map, Y.XmlHook and Y.Array the JSON text of JSON.
 //
-// Y.XmlText is rendered from the merged delta (see Delta): where Yjs's own
-// toDelta would split a run at a format item that changes nothing, the
-// string here has one tag pair around the whole run.
-func (t *Type) String() string {
+// Y.XmlText is rendered from its delta (see Delta), run by run as Yjs's
+// toString does. NormalizedString renders merged runs instead.
+func (t *Type) String() string { return t.toString(false) }
+
+// NormalizedString is String with every Y.XmlText rendered from its
+// NormalizedDelta: adjacent runs with equal formatting share one set of
+// tags. It is the same for every replica, but it is not what Yjs gives.
+func (t *Type) NormalizedString() string { return t.toString(true) }
+
+func (t *Type) toString(norm bool) string {
 	src, k := t.view()
 	if src == nil {
 		return ""
@@ -216,7 +222,7 @@ func (t *Type) String() string {
 	case KindText:
 		return textString(src)
 	case KindXMLText, KindXMLElement, KindXMLFragment:
-		return string(appendTypeString(nil, src, k, 0))
+		return string(appendTypeString(nil, src, k, 0, norm))
 	case KindMap, KindXMLHook, KindArray:
 		return marshalJSON(exportJSON(src, k, 0))
 	}
@@ -244,7 +250,7 @@ func exportJSON(t *Type, k Kind, depth int) any {
 	case KindText:
 		return textString(t)
 	case KindXMLText, KindXMLElement, KindXMLFragment:
-		return string(appendTypeString(nil, t, k, depth))
+		return string(appendTypeString(nil, t, k, depth, false))
 	case KindMap, KindXMLHook:
 		m := make(map[string]any, len(t.entries))
 		for key, it := range t.entries {
@@ -503,7 +509,7 @@ func attrsEqual(a, b map[string]any) bool {
 
 // appendJSString appends v converted to a string as JavaScript's String(v)
 // does (and template literals and + concatenation, for these values).
-func appendJSString(b []byte, v any, depth int) []byte {
+func appendJSString(b []byte, v any, depth int, norm bool) []byte {
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...)
@@ -533,7 +539,7 @@ func appendJSString(b []byte, v any, depth int) []byte {
 			switch e.(type) {
 			case nil, lib0.Undefined:
 			default:
-				b = appendJSString(b, e, depth)
+				b = appendJSString(b, e, depth, norm)
 			}
 		}
 		return b
@@ -543,7 +549,7 @@ func appendJSString(b []byte, v any, depth int) []byte {
 			case KindText:
 				return appendTextString(b, v)
 			case KindXMLText, KindXMLElement, KindXMLFragment:
-				return appendTypeString(b, v, v.kind, depth+1)
+				return appendTypeString(b, v, v.kind, depth+1, norm)
 			}
 		}
 	}

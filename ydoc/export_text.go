@@ -43,21 +43,26 @@ func appendTextString(b []byte, t *Type) []byte {
 // sets its attribute, or removes it when its value is null, for the content
 // after it; deleted items are skipped.
 //
-// Adjacent string inserts with deeply equal attributes are one op. Yjs's
-// toDelta starts a new op at every format item, even one that changes
-// nothing, and Yjs 13 deletes such redundant format items itself, in a
-// transaction of its own after a remote one ("formatting cleanup"), so its
-// split points depend on a replica's history rather than on the updates;
-// merging gives Yjs's output for a document without redundant format
-// items, on every replica.
+// As in Yjs, every visible format item ends the current string op, even
+// one that changes nothing: Yjs 13 removes redundant format items itself
+// (the formatting cleanup after a remote transaction, which this package
+// performs too, see ApplyWithCleanup), and the ones that remain are part
+// of Yjs's output. NormalizedDelta merges such runs.
 //
 // The result is never nil for a text: an empty text has an empty delta.
-func (t *Type) Delta() []DeltaOp {
+func (t *Type) Delta() []DeltaOp { return t.delta(false) }
+
+// NormalizedDelta is Delta with adjacent string inserts whose attributes
+// are deeply equal merged into one op: the same for every replica whatever
+// format items its history left behind. It is not what Yjs gives.
+func (t *Type) NormalizedDelta() []DeltaOp { return t.delta(true) }
+
+func (t *Type) delta(normalize bool) []DeltaOp {
 	src, k := t.view()
 	if k != KindText && k != KindXMLText {
 		return nil
 	}
-	var db deltaBuilder
+	db := deltaBuilder{normalize: normalize}
 	db.build(src)
 	text := string(db.text) // one allocation; inserts are substrings of it
 	ops := make([]DeltaOp, len(db.ops))
@@ -78,11 +83,12 @@ func (t *Type) Delta() []DeltaOp {
 	return ops
 }
 
-// deltaBuilder computes a text's merged delta with the values still in
-// their content form (see export.go).
+// deltaBuilder computes a text's delta with the values still in their
+// content form (see export.go).
 type deltaBuilder struct {
-	text []byte // every string insert, in order
-	ops  []deltaOp
+	text      []byte // every string insert, in order
+	ops       []deltaOp
+	normalize bool // merge string runs with equal attributes (see NormalizedDelta)
 
 	attrs   map[string]any // the attributes in effect
 	shared  bool           // attrs is referenced by an op: copy it before a change
@@ -108,7 +114,7 @@ func (db *deltaBuilder) build(t *Type) {
 			if len(c.s) == 0 {
 				continue
 			}
-			if n := len(db.ops); n > 0 && !db.ops[n-1].isEmbed && db.sameAttrs(&db.ops[n-1]) {
+			if n := len(db.ops); n > 0 && !db.ops[n-1].isEmbed && db.continues(&db.ops[n-1]) {
 				db.text = append(db.text, c.s...)
 				db.ops[n-1].end = len(db.text)
 				continue
@@ -126,10 +132,11 @@ func (db *deltaBuilder) build(t *Type) {
 	}
 }
 
-// sameAttrs reports whether op was made with attributes equal to those in
-// effect now.
-func (db *deltaBuilder) sameAttrs(op *deltaOp) bool {
-	return op.version == db.version || attrsEqual(op.attrs, db.attrs)
+// continues reports whether a string insert extends the string op op:
+// as in Yjs, when no format item came since op (the attributes' version is
+// op's); normalized, when the attributes in effect equal op's.
+func (db *deltaBuilder) continues(op *deltaOp) bool {
+	return op.version == db.version || (db.normalize && attrsEqual(op.attrs, db.attrs))
 }
 
 // snapshot returns the attributes in effect for an op to keep.
@@ -161,12 +168,12 @@ func (db *deltaBuilder) format(c *contentFormat) {
 	db.attrs[c.key] = parseJSON(c.json)
 }
 
-// appendXMLTextString is Yjs's YXmlText.toString over the merged delta:
+// appendXMLTextString is Yjs's YXmlText.toString over the delta:
 // each insert wrapped in one tag per attribute (sorted by name), the
 // attribute's value's enumerable properties as the tag's attributes
 // (sorted by key), nothing escaped.
-func appendXMLTextString(b []byte, t *Type, depth int) []byte {
-	var db deltaBuilder
+func appendXMLTextString(b []byte, t *Type, depth int, norm bool) []byte {
+	db := deltaBuilder{normalize: norm}
 	db.build(t)
 	var names []string
 	for _, op := range db.ops {
@@ -174,11 +181,11 @@ func appendXMLTextString(b []byte, t *Type, depth int) []byte {
 		for _, name := range names {
 			b = append(b, '<')
 			b = append(b, name...)
-			b = appendForInAttrs(b, op.attrs[name], depth)
+			b = appendForInAttrs(b, op.attrs[name], depth, norm)
 			b = append(b, '>')
 		}
 		if op.isEmbed {
-			b = appendJSString(b, op.embed, depth)
+			b = appendJSString(b, op.embed, depth, norm)
 		} else {
 			b = append(b, db.text[op.start:op.end]...)
 		}
@@ -203,32 +210,32 @@ func sortedKeys(dst []string, m map[string]any) []string {
 // appendForInAttrs appends ` key="value"` for each key JavaScript's for-in
 // enumerates on v (an object's keys, an array's or a string's indices),
 // sorted by key, each value converted to a string.
-func appendForInAttrs(b []byte, v any, depth int) []byte {
+func appendForInAttrs(b []byte, v any, depth int, norm bool) []byte {
 	switch v := v.(type) {
 	case map[string]any:
 		for _, k := range sortedKeys(nil, v) {
-			b = appendAttr(b, k, v[k], depth)
+			b = appendAttr(b, k, v[k], depth, norm)
 		}
 	case []any:
 		keys, idx := sortedIndices(len(v))
 		for j, i := range idx {
-			b = appendAttr(b, keys[j], v[i], depth)
+			b = appendAttr(b, keys[j], v[i], depth, norm)
 		}
 	case string:
 		units := stringUnits(v)
 		keys, idx := sortedIndices(len(units))
 		for j, i := range idx {
-			b = appendAttr(b, keys[j], units[i], depth)
+			b = appendAttr(b, keys[j], units[i], depth, norm)
 		}
 	}
 	return b
 }
 
-func appendAttr(b []byte, key string, v any, depth int) []byte {
+func appendAttr(b []byte, key string, v any, depth int, norm bool) []byte {
 	b = append(b, ' ')
 	b = append(b, key...)
 	b = append(b, `="`...)
-	b = appendJSString(b, v, depth)
+	b = appendJSString(b, v, depth, norm)
 	return append(b, '"')
 }
 

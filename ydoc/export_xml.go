@@ -8,38 +8,38 @@ import (
 )
 
 // appendTypeString appends Yjs's toString of an XML type read as kind k.
-func appendTypeString(b []byte, t *Type, k Kind, depth int) []byte {
+func appendTypeString(b []byte, t *Type, k Kind, depth int, norm bool) []byte {
 	if depth > maxExportDepth {
 		return b
 	}
 	switch k {
 	case KindXMLText:
-		return appendXMLTextString(b, t, depth)
+		return appendXMLTextString(b, t, depth, norm)
 	case KindXMLElement:
 		// YXmlElement.toString: <nodename key="value" ...>children</nodename>
 		name := jsLower(elementName(t))
 		b = append(b, '<')
 		b = append(b, name...)
 		for _, key := range attributeKeys(t) {
-			b = appendAttr(b, key, lastElem(t.entries[key]), depth)
+			b = appendAttr(b, key, lastElem(t.entries[key]), depth, norm)
 		}
 		b = append(b, '>')
-		b = appendChildrenString(b, t, depth)
+		b = appendChildrenString(b, t, depth, norm)
 		b = append(b, "</"...)
 		b = append(b, name...)
 		return append(b, '>')
 	case KindXMLFragment:
-		return appendChildrenString(b, t, depth)
+		return appendChildrenString(b, t, depth, norm)
 	}
 	return b
 }
 
 // appendChildrenString is YXmlFragment.toString: every element of the
 // visible content converted to a string, concatenated.
-func appendChildrenString(b []byte, t *Type, depth int) []byte {
+func appendChildrenString(b []byte, t *Type, depth int, norm bool) []byte {
 	for it := t.start; it != nil; it = it.right {
 		if it.visible() {
-			forEachElem(it.content, func(v any) { b = appendJSString(b, v, depth) })
+			forEachElem(it.content, func(v any) { b = appendJSString(b, v, depth, norm) })
 		}
 	}
 	return b
@@ -132,8 +132,11 @@ func pmNode(t *Type, typ string, withAttrs bool, depth int) map[string]any {
 	return node
 }
 
+// appendPMText appends the text nodes of t. ProseMirror joins adjacent
+// text nodes with the same marks (Fragment.fromArray), so y-prosemirror's
+// nodes for a Yjs delta are the normalized delta's ops.
 func appendPMText(content []any, t *Type, depth int) []any {
-	var db deltaBuilder
+	db := deltaBuilder{normalize: true}
 	db.build(t)
 	text := string(db.text)
 	var names []string

@@ -81,8 +81,8 @@ func TestHostileUpdatesAreRefusedAndChangeNothing(t *testing.T) {
 		{"clock overflow", new(updateBuilder).uints(1, 2, 1, lib0.MaxSafeInteger-1).raw(0).uints(1).raw(0).uints(5).uints(0).Buf},
 		{"delete range overflow", new(updateBuilder).uints(0, 1, 1, 1, lib0.MaxSafeInteger, 5).Buf},
 		{"truncated delete set", new(updateBuilder).uints(0, 1, 1, 3, 0).Buf},
-		{"client id beyond 32 bits", new(updateBuilder).uints(1, 1, 1<<33, 0).raw(4).uints(1).str("r").str("x").uints(0).Buf},
-		{"origin client beyond 32 bits", new(updateBuilder).uints(1, 1, 1, 0).raw(0x84).uints(1<<40, 0).str("x").uints(0).Buf},
+		{"client id beyond 2^53-1", new(updateBuilder).uints(1, 1, 1<<53, 0).raw(4).uints(1).str("r").str("x").uints(0).Buf},
+		{"origin client beyond 2^53-1", new(updateBuilder).uints(1, 1, 1, 0).raw(0x84).uints(1<<53, 0).str("x").uints(0).Buf},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,7 @@
 package ydoc
 
+import "github.com/collabd/collabd/lib0"
+
 // ID names one unit of content: the client that created it and that
 // client's logical clock when it did.
 type ID struct {
@@ -30,36 +32,80 @@ const (
 type item struct {
 	id ID
 	// origin is the ID right before this item when it was inserted and
-	// rightOrigin the ID right after it. They are stored split, with 32-bit
-	// clients (Yjs client ids are 32-bit; decoding refuses larger ones), to
-	// keep an item at 88 bytes: a loaded document is mostly items.
-	originClock, rightClock   uint64
+	// rightOrigin the ID right after it. Client ids go up to 2^53-1 (as in
+	// Yjs) and clocks too, which would take 2×(53+53) bits; to keep an item
+	// at 88 bytes (a loaded document is mostly items) each origin is packed
+	// into a 64-bit word (the clock's 53 bits and client bits 32..42), a
+	// 32-bit word (client bits 0..31) and 10 bits of hi (client bits
+	// 43..52; the origin's in bits 0..9, the right origin's in 10..19).
+	// Only origin, rightOrigin, setOrigin and setRightOrigin touch them.
+	originWord, rightWord     uint64
 	left, right               *item
 	parent                    *Type
 	content                   content
 	originClient, rightClient uint32
 	n                         uint32 // length in clocks (see size)
-	flags                     uint16
+	flags                     uint8
+	hi                        [3]byte
 }
 
-// MaxClientID is the largest client id ydoc stores (Yjs clients pick
-// random 32-bit ids); updates naming larger ones are refused.
-const MaxClientID = 1<<32 - 1
+// MaxClientID is the largest client id: Yjs decodes client ids as
+// JavaScript numbers, up to Number.MAX_SAFE_INTEGER; updates naming larger
+// ones are refused (lib0's varUint decoding refuses them already).
+const MaxClientID = lib0.MaxSafeInteger
 
-func (it *item) origin() ID      { return ID{uint64(it.originClient), it.originClock} }
-func (it *item) rightOrigin() ID { return ID{uint64(it.rightClient), it.rightClock} }
+const (
+	clockMask  = 1<<53 - 1
+	hiBitsMask = 1<<10 - 1
+)
 
-// setOrigin sets the origin; id.Client must not exceed MaxClientID.
+func (it *item) hiBits() uint32 {
+	return uint32(it.hi[0]) | uint32(it.hi[1])<<8 | uint32(it.hi[2])<<16
+}
+
+func (it *item) setHiBits(v uint32) {
+	it.hi = [3]byte{byte(v), byte(v >> 8), byte(v >> 16)}
+}
+
+// packID splits id into the two words of a packed origin and its 10 high
+// client bits. id.Client and id.Clock must not exceed 2^53-1.
+func packID(id ID) (word uint64, lo uint32, hi uint32) {
+	return id.Clock | (id.Client>>32&0x7ff)<<53, uint32(id.Client), uint32(id.Client >> 43)
+}
+
+func unpackID(word uint64, lo, hi uint32) ID {
+	return ID{uint64(lo) | (word>>53)<<32 | uint64(hi)<<43, word & clockMask}
+}
+
+func (it *item) origin() ID {
+	return unpackID(it.originWord, it.originClient, it.hiBits()&hiBitsMask)
+}
+
+func (it *item) rightOrigin() ID {
+	return unpackID(it.rightWord, it.rightClient, it.hiBits()>>10)
+}
+
+// setOrigin sets the origin (client and clock at most 2^53-1).
 func (it *item) setOrigin(id ID) {
-	it.originClient, it.originClock = uint32(id.Client), id.Clock
+	var hi uint32
+	it.originWord, it.originClient, hi = packID(id)
+	it.setHiBits(it.hiBits()&^hiBitsMask | hi)
 	it.flags |= flagOrigin
 }
 
-// setRightOrigin sets the right origin; id.Client must not exceed
-// MaxClientID.
+// setRightOrigin sets the right origin (client and clock at most 2^53-1).
 func (it *item) setRightOrigin(id ID) {
-	it.rightClient, it.rightClock = uint32(id.Client), id.Clock
+	var hi uint32
+	it.rightWord, it.rightClient, hi = packID(id)
+	it.setHiBits(it.hiBits()&hiBitsMask | hi<<10)
 	it.flags |= flagRightOrigin
+}
+
+// copyRightOrigin gives it src's right origin (and its flag).
+func (it *item) copyRightOrigin(src *item) {
+	it.rightWord, it.rightClient = src.rightWord, src.rightClient
+	it.setHiBits(it.hiBits()&hiBitsMask | src.hiBits()&^hiBitsMask)
+	it.flags = it.flags&^flagRightOrigin | src.flags&flagRightOrigin
 }
 
 // maxStructLen bounds one struct's length so that it fits item.n. Decoding
@@ -110,17 +156,15 @@ func newGC(id ID, length int) *item {
 // left half keeps the original rightOrigin.
 func (it *item) split(tx *Txn, diff int) *item {
 	r := &item{
-		id:           ID{it.id.Client, it.id.Clock + uint64(diff)},
-		originClient: uint32(it.id.Client),
-		originClock:  it.id.Clock + uint64(diff) - 1,
-		rightClient:  it.rightClient,
-		rightClock:   it.rightClock,
-		left:         it,
-		right:        it.right,
-		parent:       it.parent,
-		n:            uint32(it.size() - diff),
-		flags:        it.flags | flagOrigin,
+		id:     ID{it.id.Client, it.id.Clock + uint64(diff)},
+		left:   it,
+		right:  it.right,
+		parent: it.parent,
+		n:      uint32(it.size() - diff),
+		flags:  it.flags,
 	}
+	r.copyRightOrigin(it)
+	r.setOrigin(ID{it.id.Client, it.id.Clock + uint64(diff) - 1})
 	r.content = it.content.splice(diff, it.size())
 	it.right = r
 	if r.right != nil {

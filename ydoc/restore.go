@@ -12,7 +12,7 @@ import (
 // items of clientID. It is a forward change: nothing is rewound, history
 // and concurrent edits stay intact, and clients merge it like any update.
 // The document itself is changed by it too. clientID must be unique to
-// this change (a fresh random 32-bit id): Yjs requires one writer per id.
+// this change (a fresh random id, at most MaxClientID): Yjs requires one writer per id.
 func (d *Doc) RestoreUpdate(snapshot []byte, clientID uint64) ([]byte, error) {
 	src := New(Options{})
 	if err := src.ApplyUpdate(snapshot); err != nil {

@@ -47,7 +47,7 @@ func DecodeStateVector(b []byte) (StateVector, error) {
 	for range n {
 		c, err := d.ReadVarUint()
 		if err != nil {
-			return nil, fmt.Errorf("%w: client: %w", ErrInvalidStateVector, err)
+			return nil, fmt.Errorf("%w: client: %w", ErrInvalidStateVector, clientErr(err))
 		}
 		k, err := d.ReadVarUint()
 		if err != nil {

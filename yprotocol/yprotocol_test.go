@@ -200,3 +200,23 @@ func TestKindString(t *testing.T) {
 		t.Error("Reason of a non-auth message")
 	}
 }
+
+// TestAwarenessClientIDRange: client IDs up to 2^53-1 (what y-protocols,
+// with JavaScript numbers, decodes) round-trip; 2^53 is malformed.
+func TestAwarenessClientIDRange(t *testing.T) {
+	for _, id := range []uint64{1 << 32, 1<<53 - 1} {
+		b := AppendAwarenessUpdate(nil, []AwarenessEntry{{ClientID: id, Clock: 1<<53 - 1, State: []byte("{}")}})
+		var got []AwarenessEntry
+		if err := DecodeAwareness(b, func(e AwarenessEntry) error { got = append(got, e); return nil }); err != nil {
+			t.Fatalf("client %d: %v", id, err)
+		}
+		if len(got) != 1 || got[0].ClientID != id || got[0].Clock != 1<<53-1 {
+			t.Fatalf("client %d: decoded %+v", id, got)
+		}
+	}
+	b := AppendAwarenessUpdate(nil, []AwarenessEntry{{ClientID: 1 << 53, Clock: 1, State: []byte("{}")}})
+	err := DecodeAwareness(b, func(AwarenessEntry) error { return nil })
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "client ID") {
+		t.Fatalf("client 2^53: %v", err)
+	}
+}

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { loadYjs, Rng, mix32, parseArgs, writeIndex, typeKind, makeReaders, stableStringify, svToObject, unb64 } from './lib.mjs'
-import { buildSession, verifyStats, PENDING_AT_END } from './session.mjs'
+import { buildSession, verifyStats, PENDING_AT_END, RECEIVER_CLIENT_ID } from './session.mjs'
 
 // ---------- random content ----------
 const STR_PIECES = [
@@ -241,10 +241,18 @@ export function genSession (Y, version, seed, idx) {
   // clients and their ids
   const nClients = rng.int(2, 5)
   const ids = new Set()
-  const idMode = rng.weighted([[3, 'small'], [5, 'random'], [2, 'mixed']])
+  // Client ids cover what Yjs decodes (up to 2^53-1): small ones (many
+  // conflicts decided by id), random 32-bit ones (what Yjs picks), random
+  // 53-bit ones (apps that set doc.clientID, other implementations) and the
+  // edges 2^32-2..2^32+1 and 2^53-2, 2^53-1, mixed so that conflicts compare
+  // ids across those ranges.
+  const idMode = rng.weighted([[3, 'small'], [3, 'random'], [2, 'wide'], [2, 'mixed']])
+  const edges = [2 ** 32 - 2, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 2, 2 ** 53 - 1]
+  const wideId = () => rng.bool(0.25) ? rng.pick(edges) : rng.next() * 2 ** 21 + (rng.next() >>> 11) + 1 // 1..2^53-1
   while (ids.size < nClients) {
-    const small = idMode === 'small' || (idMode === 'mixed' && rng.bool())
-    ids.add(small ? rng.int(1, 6) : 1 + rng.next() % 4294967294) // 1..2^32-2
+    const mode = idMode === 'mixed' ? rng.pick(['small', 'random', 'wide']) : idMode
+    const id = mode === 'small' ? rng.int(1, 6) : mode === 'random' ? 1 + rng.next() % 4294967294 : wideId()
+    if (id !== RECEIVER_CLIENT_ID && id <= Number.MAX_SAFE_INTEGER) ids.add(id)
   }
   const clientIds = [...ids]
   // roots

@@ -157,7 +157,11 @@ export function rawDelta (Y, text) {
 
 // Canonical delta: attributes canon'ed (sorted keys), adjacent string ops with
 // deep-equal attributes merged.
-export function canonDelta (Y, canon, text) {
+// Yjs 13 content is recorded exactly (toDelta's runs, toString's tags);
+// Yjs 14 content stays normalised (see README).
+export function exactYjs (Y) { return typeof Y.Text?.prototype?.toDelta === 'function' }
+
+export function canonDelta (Y, canon, text, merge = !exactYjs(Y)) {
   const out = []
   let lastKey = null
   for (const op of rawDelta(Y, text)) {
@@ -166,7 +170,7 @@ export function canonDelta (Y, canon, text) {
     if (typeof op.insert === 'string') {
       if (op.insert.length === 0) continue
       const prev = out[out.length - 1]
-      if (prev && typeof prev.insert === 'string' && lastKey === key) { prev.insert += op.insert; continue }
+      if (merge && prev && typeof prev.insert === 'string' && lastKey === key) { prev.insert += op.insert; continue }
       const o = { insert: op.insert }; if (attrs) o.attributes = attrs
       out.push(o); lastKey = key
     } else {
@@ -230,6 +234,7 @@ export function makeReaders (Y) {
   const xmlRef = { fn: null }
   const canon = makeCanon(Y, xmlRef)
   // delta ops with raw (uncanon'ed) attribute values, merged like canonDelta
+  const merge = !exactYjs(Y)
   const mergedRaw = text => {
     const out = []; let lastKey = null
     for (const op of rawDelta(Y, text)) {
@@ -238,7 +243,7 @@ export function makeReaders (Y) {
       if (typeof op.insert === 'string') {
         if (op.insert.length === 0) continue
         const prev = out[out.length - 1]
-        if (prev && typeof prev.insert === 'string' && lastKey === key) { prev.insert += op.insert; continue }
+        if (merge && prev && typeof prev.insert === 'string' && lastKey === key) { prev.insert += op.insert; continue }
         out.push(hasA ? { insert: op.insert, attributes: op.attributes } : { insert: op.insert }); lastKey = key
       } else { out.push(hasA ? { insert: op.insert, attributes: op.attributes } : { insert: op.insert }); lastKey = null }
     }
@@ -272,7 +277,7 @@ export function makeReaders (Y) {
         const ck = typeKind(Y, c)
         if (ck === 'xmlelement') content.push(pm(c, false))
         else if (ck === 'xmltext') {
-          for (const op of canonDelta(Y, canon, c)) {
+          for (const op of canonDelta(Y, canon, c, true)) { // ProseMirror joins same-mark text nodes
             if (typeof op.insert !== 'string' || op.insert.length === 0) continue
             const n = { type: 'text', text: op.insert }
             const marks = []
