@@ -508,7 +508,7 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 	if rm.docSize+len(update) > rm.reg.opts.MaxDocumentSize {
 		return fmt.Errorf("%w: %d + %d bytes, limit %d", ErrTooLarge, rm.docSize, len(update), rm.reg.opts.MaxDocumentSize)
 	}
-	changed, err := rm.doc.Apply(update)
+	changed, cleanup, err := rm.doc.ApplyWithCleanup(update)
 	if err != nil {
 		return err
 	}
@@ -523,6 +523,14 @@ func (rm *Room) acceptUpdate(update []byte, done func(error)) error {
 	// The frame's buffer belongs to the room now (Receive's contract), so
 	// the update can be queued without a copy.
 	rm.commit(update, done)
+	// After a remote change to formatted text the document deletes the
+	// format items it made redundant, as a Yjs document does after every
+	// remote transaction: that is a change of the server's own, which every
+	// client (the sender too) must get and the log must hold, or the
+	// clients' documents and the stored history would differ from the
+	// room's. y-websocket's server relays its document's clean-up the same
+	// way.
+	rm.commit(cleanup, nil)
 	return nil
 }
 

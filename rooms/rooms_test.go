@@ -3,8 +3,13 @@ package rooms
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -906,4 +911,135 @@ func TestJoinersShareOneFullState(t *testing.T) {
 	if s3 := fullState(); textOf(t, s3) != "hello world" {
 		t.Fatalf("after a change a joiner got %q", textOf(t, s3))
 	}
+}
+
+// TestFormattingCleanupIsStoredAndRelayed: updates after which the room's
+// document deletes redundant format items (Yjs's clean-up after a remote
+// transaction; session s1-217 of ydoc's differential corpus, whose update
+// 41 makes one) make the room store and relay that clean-up, to
+// the sender as well: a client that applies what it received, and a
+// document rebuilt from the store, both end where the room's document is.
+func TestFormattingCleanupIsStoredAndRelayed(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "ydoc", "testdata", "diff", "s1-217.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session struct{ Updates []string }
+	if err := json.Unmarshal(raw, &session); err != nil {
+		t.Fatal(err)
+	}
+	st := newMemStore()
+	reg := NewRegistry(Options{Store: st})
+	defer reg.Shutdown(context.Background())
+	a, pa := join(t, reg, "r", false)
+	_, pb := join(t, reg, "r", false)
+
+	want := ydoc.New(ydoc.Options{}) // the room's document, as ydoc makes it
+	var cleanups [][]byte
+	for i, b64 := range session.Updates {
+		u, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cleanup, err := want.ApplyWithCleanup(u)
+		if err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		if cleanup != nil {
+			cleanups = append(cleanups, cleanup)
+		}
+		if err := a.Receive(context.Background(), updateFrame(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cleanups) == 0 {
+		t.Fatal("the session makes no clean-up: the test would prove nothing")
+	}
+	cleaned, err := ydoc.MergeUpdates(cleanups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cleanDel, _ := ydoc.UpdateRanges(cleaned)
+
+	// Everything is relayed once it is stored; the room may merge updates
+	// that queued up behind a commit. Read until the room has been quiet
+	// for a while.
+	for name, p := range map[string]*fakePeer{"sender": pa, "other": pb} {
+		var got [][]byte
+	read:
+		for {
+			select {
+			case f := <-p.frames:
+				_ = yprotocol.Decode(f, func(m yprotocol.Message) error {
+					if m.Kind == yprotocol.KindUpdate {
+						got = append(got, m.Payload)
+					}
+					return nil
+				})
+			case <-time.After(300 * time.Millisecond):
+				break read
+			}
+		}
+		if !coversDeletes(t, got, cleanDel) {
+			t.Errorf("%s did not receive the room's clean-up (deletes %v)", name, cleanDel)
+		}
+	}
+	s, err := st.Load(context.Background(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log [][]byte
+	stored := ydoc.New(ydoc.Options{})
+	for _, e := range s.Entries {
+		log = append(log, e.Update)
+		if err := stored.ApplyUpdate(e.Update); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !coversDeletes(t, log, cleanDel) {
+		t.Errorf("the log lacks the room's clean-up (deletes %v)", cleanDel)
+	}
+	if g, w := deletedText(t, stored), deletedText(t, want); g != w {
+		t.Errorf("rebuilt from the store: %s, want %s", g, w)
+	}
+}
+
+// coversDeletes reports whether the updates together delete every range of
+// want.
+func coversDeletes(t *testing.T, updates [][]byte, want []ydoc.IDRange) bool {
+	t.Helper()
+	if len(updates) == 0 {
+		return false
+	}
+	merged, err := ydoc.MergeUpdates(updates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, del, err := ydoc.UpdateRanges(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(del, func(r ydoc.IDRange) bool {
+			return r.Client == w.Client && r.Clock <= w.Clock && w.Clock+w.Len <= r.Clock+r.Len
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// deletedText describes what a document deletes and how its text and XML
+// read: two documents with the same updates and clean-ups agree on it.
+func deletedText(t *testing.T, d *ydoc.Doc) string {
+	t.Helper()
+	_, del, err := ydoc.UpdateRanges(d.EncodeStateAsUpdate(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf("deleted %v", del)
+	for _, name := range d.RootNames() {
+		out += fmt.Sprintf("; %s %q %v", name, d.Root(name).String(), d.Root(name).Delta())
+	}
+	return out
 }
