@@ -190,37 +190,15 @@ export function snapshot (doc) {
 }
 
 /**
- * doc.toJSON() as collabd's REST API gives it: collabd renders XML text
- * from a delta whose adjacent runs with equal attributes are merged (Yjs
- * starts a new run at every format item, even a redundant one, so its split
- * points depend on a replica's history; see ydoc's Type.Delta). This renders
- * the XML roots with Yjs's own toString over such a merged delta.
+ * doc.toJSON() as collabd's REST API gives it: exactly Yjs's own output
+ * (XML roots are Y.XmlFragment.toString(), with Yjs's run boundaries).
+ * Replicas agree on those boundaries because collabd relays its
+ * document's formatting clean-up like any update.
  */
 export function restJSON (doc) {
   const json = doc.toJSON()
-  const proto = Y.XmlText.prototype
-  const had = Object.prototype.hasOwnProperty.call(proto, 'toDelta')
-  const orig = proto.toDelta
-  proto.toDelta = function (...a) {
-    const merged = []
-    for (const op of orig.apply(this, a)) {
-      const last = merged[merged.length - 1]
-      if (last && typeof last.insert === 'string' && typeof op.insert === 'string' &&
-          canonical(last.attributes ?? {}) === canonical(op.attributes ?? {})) {
-        last.insert += op.insert
-      } else {
-        merged.push({ ...op })
-      }
-    }
-    return merged
-  }
-  try {
-    for (const [name, type] of doc.share) {
-      if (type instanceof Y.XmlFragment) json[name] = type.toString()
-    }
-  } finally {
-    if (had) proto.toDelta = orig
-    else delete proto.toDelta
+  for (const [name, type] of doc.share) {
+    if (type instanceof Y.XmlFragment) json[name] = type.toString()
   }
   return json
 }
