@@ -7,18 +7,15 @@
 //   array: {kind:"array",json: canon(array.toJSON())}
 //   xml:   {kind:"xml",  json: xmlString(fragment), prosemirror: pm(fragment)}
 //
-// Deliberate normalisations (both directions use the same functions, so they
-// only have to be matched by the Go implementation, not by Yjs internals):
-//  * canonDelta merges adjacent string ops whose attributes are deep-equal.
-//    Yjs' raw toDelta() starts a new op at every visible ContentFormat item
-//    even when it does not change the attributes, and Yjs 13 deletes such
-//    redundant format items by itself ("formatting cleanup") whenever a remote
-//    transaction touches a formatted Y.Text/Y.XmlText. That cleanup is a local
-//    side effect of the receiving Yjs doc, so the raw split points are not a
-//    property of the update stream. Merging makes the content independent of it.
-//  * xmlString is Yjs 13's XmlFragment.toString() algorithm, except that each
-//    Y.XmlText is rendered from the merged delta (same reason). When a text has
-//    no redundant format items, the two are identical.
+// Yjs 13 content is recorded exactly: canonDelta keeps toDelta()'s runs (a
+// new op at every visible ContentFormat item, even one that changes no
+// attribute) and xmlString is XmlFragment.toString()'s algorithm over those
+// runs. The run boundaries depend on which redundant format items a replica
+// still holds; Yjs 13 deletes them after each remote transaction ("formatting
+// cleanup"), and so does collabd, which stores and relays that deletion, so
+// replicas agree. Yjs 14 content stays normalised (adjacent string ops with
+// deep-equal attributes merged), since Yjs 14 formats differently.
+// Other normalisations (both directions use the same functions):
 //  * Attribute objects have their keys sorted (JSON key order is not
 //    significant; compare parsed JSON, not bytes).
 //  * A subdocument (ContentDoc, a Y.Doc stored as a Y.Map/Y.Array value) is
