@@ -426,7 +426,7 @@ func (n *Node) onMessage(msg *nats.Msg) {
 		r := n.remotes[remoteKey{m.From, m.Conn}]
 		n.mu.Unlock()
 		if r != nil {
-			r.end(false)
+			r.leaveAfterFrames()
 		}
 	case msgOut, msgClosed, msgJoined:
 		n.mu.Lock()

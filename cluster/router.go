@@ -387,17 +387,42 @@ func (r *remote) run() {
 		return
 	}
 	_ = r.n.publish(r.key.from, &message{Type: msgJoined, Conn: r.key.conn})
+	defer r.end(false)
 	defer conn.Leave()
 	for {
 		select {
 		case <-r.done:
 			return
 		case f := <-r.frames:
+			if f == nil { // the client left after the frames before
+				r.end(false)
+				return
+			}
 			if err := conn.Receive(ctx, f); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// leaveAfterFrames ends the connection once the room has its frames
+// queued before the leave, as on one node, where a connection's last
+// frames reach the room before its leave: a client that writes and closes
+// at once loses nothing. With the queue full, a goroutine waits for room
+// in it (the bus goroutine must not).
+func (r *remote) leaveAfterFrames() {
+	select {
+	case r.frames <- nil:
+		return
+	default:
+	}
+	// It ends with the connection at the latest (run ends it on exit).
+	go func() {
+		select {
+		case r.frames <- nil:
+		case <-r.done:
+		}
+	}()
 }
 
 // end removes the remote connection; its goroutine then leaves the room

@@ -652,6 +652,31 @@ func TestClusterChurn(t *testing.T) {
 	}
 }
 
+// TestClusterReadOnly: what the node a client connects to decided about
+// it crosses the bus: a viewer (read-only, as a read token makes it)
+// connected to node 1, in a room node 0 owns, follows the editor but its
+// edits are refused by the owner with permission-denied.
+func TestClusterReadOnly(t *testing.T) {
+	e := newClusterEnv(t, "")
+	ns := e.nodes(2)
+	own(t, ns[0], "ro")
+	var r struct {
+		EditorText, ServerText string
+		Denied                 int
+	}
+	scenario(t, ns[1], "readonly.mjs", map[string]any{"room": "ro"}, 30*time.Second, &r)
+	const want = "written by the editor"
+	if r.EditorText != want || r.ServerText != want {
+		t.Errorf("editor %q, server %q, want %q: the viewer's edit got through", r.EditorText, r.ServerText, want)
+	}
+	if r.Denied == 0 {
+		t.Error("the viewer got no permission-denied message")
+	}
+	if tookLease(ns[1], "ro") {
+		t.Error("node 1 took the room: nothing was forwarded")
+	}
+}
+
 // tookLease reports whether node n logged taking the lease of room.
 func tookLease(n *collabd, room string) bool {
 	for _, rec := range n.logged("took the lease of a room") {

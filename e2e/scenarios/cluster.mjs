@@ -18,7 +18,7 @@
 //	churn     args.cycles clients connect, sync, show presence and leave,
 //	          round-robin over the nodes.
 import { WebsocketProvider } from 'y-websocket'
-import { Y, args, TapWebSocket, newDoc, snapshot, waitFor, converged, sleep, emit, run } from './lib.mjs'
+import { Y, args, TapWebSocket, echoOf, newDoc, snapshot, waitFor, converged, sleep, emit, run } from './lib.mjs'
 
 const bases = args.bases ?? [args.base]
 const own = new Set()
@@ -197,7 +197,9 @@ async function churn () {
     const p = at(i, room)
     await waitFor(`client ${i} to sync`, () => p.synced, 5000)
     p.awareness.setLocalState({ user: { name: `churn${i}` } })
-    p.doc.getMap('map').set(`c${i % 10}`, i)
+    // Stored once relayed back (a close right after a write may overtake
+    // it, on one node as on several).
+    await echoOf(p, () => p.doc.getMap('map').set(`c${i % 10}`, i))
     p.destroy()
     own.delete(p)
   }
